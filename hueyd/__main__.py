@@ -1,0 +1,4 @@
+"""``python -m hueyd`` runs the command line."""
+from hueyd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""The storage contract every backend fulfils.
+
+Storage moves opaque ``bytes`` around; it never unpickles anything. The task
+layer (``hueyd.api``) serializes, signs and interprets messages. Keeping the
+contract this small is what lets at-least-once delivery, dead letters and new
+backends arrive without touching callers.
+
+Times are POSIX timestamps (``float`` seconds, UTC by definition).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+
+class StorageError(Exception):
+    """The backend could not be reached or refused an operation.
+
+    Callers (workers, scheduler) back off and retry on this; everything else
+    raised from a backend is a bug.
+    """
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message taken from the queue.
+
+    ``receipt`` is the backend's handle for :meth:`Storage.ack` and
+    :meth:`Storage.requeue` (Redis: the raw in-flight entry; SQLite: a row id).
+    Callers treat it as opaque.
+    """
+
+    data: bytes
+    receipt: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message set aside because it cannot be run (bad signature, garbage,
+    unknown task). Kept so an operator can inspect, requeue or purge it."""
+
+    data: bytes
+    reason: str
+    timestamp: float
+    id: str = ""
+
+
+class Storage(abc.ABC):
+    """Queue, schedule, key/value (results, revocations, locks) and dead letters."""
+
+    #: True when :meth:`dequeue` can block server-side (Redis). Workers then wait
+    #: inside ``dequeue(timeout)`` instead of polling with delay/backoff.
+    blocking: bool = False
+
+    def __init__(self, name: str = "huey", **kwargs: Any) -> None:
+        self.name = name
+
+    # -- lifecycle ----------------------------------------------------------
+    def close(self) -> None:
+        """Release connections; the storage may be used again afterwards."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`StorageError` unless the backend answers."""
+
+    # -- queue ------------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        """Append a message; higher ``priority`` is dequeued first where supported."""
+
+    @abc.abstractmethod
+    def dequeue(self, timeout: float = 0) -> Message | None:
+        """Take the next message, waiting up to ``timeout`` seconds if ``blocking``.
+
+        The message stays owned by the caller until :meth:`ack` or :meth:`requeue`.
+        """
+
+    def ack(self, message: Message) -> None:
+        """The message was handled (result stored): forget it for good."""
+
+    def requeue(self, message: Message) -> None:
+        """Hand an unfinished message back to the head of the queue."""
+        self.enqueue(message.data)
+
+    @abc.abstractmethod
+    def queue_size(self) -> int: ...
+
+    @abc.abstractmethod
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        """The queued messages, next-to-run first, without removing them."""
+
+    @abc.abstractmethod
+    def flush_queue(self) -> None: ...
+
+    # -- schedule -----------------------------------------------------------
+    @abc.abstractmethod
+    def add_to_schedule(self, data: bytes, ts: float, priority: int | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def read_schedule(self, ts: float) -> list[bytes]:
+        """Remove and return every entry due at ``ts`` (atomically: an entry is
+        returned to exactly one caller)."""
+
+    def move_due(self, ts: float) -> int:
+        """Move every entry due at ``ts`` from the schedule to the queue.
+
+        Backends override this to do it in one atomic step, so a crash between
+        read and enqueue cannot lose a task and two schedulers never enqueue
+        the same entry twice. Returns how many entries moved.
+        """
+        due = self.read_schedule(ts)
+        for data in due:
+            self.enqueue(data)
+        return len(due)
+
+    @abc.abstractmethod
+    def next_scheduled_time(self) -> float | None:
+        """Timestamp of the earliest scheduled entry, so a scheduler can sleep until then."""
+
+    @abc.abstractmethod
+    def schedule_size(self) -> int: ...
+
+    @abc.abstractmethod
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]: ...
+
+    @abc.abstractmethod
+    def flush_schedule(self) -> None: ...
+
+    # -- key/value: results, revocations, locks, user data -------------------
+    @abc.abstractmethod
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        """Store ``value``; ``is_result`` lets a backend expire results (RedisExpireHuey)."""
+
+    @abc.abstractmethod
+    def peek_data(self, key: str) -> bytes | None:
+        """The value for ``key``, or None, leaving it in place."""
+
+    @abc.abstractmethod
+    def pop_data(self, key: str) -> bytes | None:
+        """The value for ``key``, or None, removing it (atomically)."""
+
+    def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        """Several peeks in one round trip (revocation checks on the hot path)."""
+        return [self.peek_data(k) for k in keys]
+
+    def has_data_for_key(self, key: str) -> bool:
+        return self.peek_data(key) is not None
+
+    @abc.abstractmethod
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        """Set ``key`` only if absent (locks); True if this call set it."""
+
+    @abc.abstractmethod
+    def delete_data(self, key: str) -> bool:
+        """Remove ``key``; True if it existed."""
+
+    @abc.abstractmethod
+    def result_store_size(self) -> int: ...
+
+    @abc.abstractmethod
+    def result_items(self) -> dict[str, bytes]: ...
+
+    @abc.abstractmethod
+    def flush_results(self) -> None: ...
+
+    # -- dead letters ----------------------------------------------------------
+    @abc.abstractmethod
+    def add_dead_letter(self, data: bytes, reason: str, ts: float) -> None: ...
+
+    @abc.abstractmethod
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]: ...
+
+    @abc.abstractmethod
+    def dead_letter_count(self) -> int: ...
+
+    @abc.abstractmethod
+    def requeue_dead_letters(self) -> int:
+        """Put every dead letter back on the queue; returns how many."""
+
+    @abc.abstractmethod
+    def purge_dead_letters(self) -> int: ...
+
+    # -- everything ------------------------------------------------------------
+    def flush_all(self) -> None:
+        self.flush_queue()
+        self.flush_schedule()
+        self.flush_results()
+        self.purge_dead_letters()
