@@ -1,0 +1,1 @@
+"""huey's public API (the task library). Import names from :mod:`hueyd` instead."""

@@ -1,0 +1,57 @@
+"""hueyd: huey's task API plus a systemd-native consumer daemon.
+
+``from huey import RedisHuey, crontab`` ports as ``from hueyd import RedisHuey, crontab``.
+Names load on first access (PEP 562): ``import hueyd`` imports nothing else, so the
+command line can monkey-patch for gevent before redis, threading or the app load.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "Huey": "hueyd.api.huey",
+    "MemoryHuey": "hueyd.api.flavours",
+    "SqliteHuey": "hueyd.api.flavours",
+    "RedisHuey": "hueyd.api.flavours",
+    "RedisExpireHuey": "hueyd.api.flavours",
+    "PriorityRedisHuey": "hueyd.api.flavours",
+    "PriorityRedisExpireHuey": "hueyd.api.flavours",
+    "crontab": "hueyd.api.crontab",
+    "group": "hueyd.api.pipeline",
+    "chord": "hueyd.api.pipeline",
+    "Task": "hueyd.api.task",
+    "PeriodicTask": "hueyd.api.task",
+    "TaskWrapper": "hueyd.api.task",
+    "Result": "hueyd.api.result",
+    "ResultGroup": "hueyd.api.result",
+    "Error": "hueyd.api.result",
+    "SKIPPED": "hueyd.api.result",
+    "TaskLock": "hueyd.api.locks",
+    "CancelExecution": "hueyd.api.exceptions",
+    "RetryTask": "hueyd.api.exceptions",
+    "TaskException": "hueyd.api.exceptions",
+    "TaskLockedException": "hueyd.api.exceptions",
+    "ConfigurationError": "hueyd.api.exceptions",
+    "HueyException": "hueyd.api.exceptions",
+    "ResultTimeout": "hueyd.api.exceptions",
+    "MessageError": "hueyd.api.exceptions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hueyd' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

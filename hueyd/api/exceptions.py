@@ -1,0 +1,69 @@
+"""Exceptions of huey's public API, plus :class:`MessageError` for messages we refuse to run."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class HueyException(Exception):
+    """Base of every error hueyd raises on purpose."""
+
+
+class ConfigurationError(HueyException):
+    """The Huey instance or a task was declared with settings that cannot work."""
+
+
+class TaskLockedException(HueyException):
+    """``lock_task`` could not take its lock because another holder has it."""
+
+
+class ResultTimeout(HueyException):
+    """A blocking ``Result.get`` waited ``timeout`` seconds without a result."""
+
+
+class TaskTimeout(HueyException):
+    """A task ran past its ``timeout`` (raised by the consumer's timeout handler)."""
+
+
+class MessageError(HueyException):
+    """Queue bytes that cannot be trusted or read: bad signature, garbage, unknown task.
+
+    Such a message is never unpickled past the check that failed; the consumer
+    dead-letters it instead of running it.
+    """
+
+
+class CancelExecution(Exception):
+    """Raised by a pre-execute hook (or a task) to skip a run.
+
+    ``retry=None`` retries only if the task has retries left, ``True`` always
+    retries, ``False`` never does.
+    """
+
+    def __init__(self, msg: str | None = None, retry: bool | None = None) -> None:
+        self.retry = retry
+        super().__init__(*(() if msg is None else (msg,)))
+
+
+class RetryTask(Exception):
+    """Raised by a task to ask for another run, now or at ``eta`` / after ``delay``."""
+
+    def __init__(self, msg: str | None = None, eta: Any = None, delay: Any = None,
+                 *args: Any) -> None:
+        self.eta, self.delay = eta, delay
+        super().__init__(msg, *args)
+
+
+class TaskException(Exception):
+    """What ``Result.get`` raises for a task that failed; ``metadata`` describes the failure
+    (``error``, ``retries``, ``traceback``, ``task_id``)."""
+
+    def __init__(self, metadata: dict | None = None, *args: Any) -> None:
+        self.metadata = metadata or {}
+        super().__init__(*args)
+
+    def __str__(self) -> str:
+        return self.metadata.get("error") or "unknown error"
+
+
+#: failures that do not count as errors while the task still has retries
+RETRYING_EXCEPTIONS = (RetryTask, TaskLockedException)

@@ -1,0 +1,200 @@
+"""Running one task with huey's semantics: schedule, revoke, expire, run, retry, report.
+
+The outcome of every run is stored (result or Error) and announced (signals,
+post-execute hooks, pipeline follow-ups) before the caller acks the message.
+Exceptions that are not ``Exception`` (KeyboardInterrupt, SystemExit, gevent's
+GreenletExit: the consumer interrupting a task) pass through untouched, so the
+message stays unacked and the consumer can hand it back with ``huey.requeue``.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from hueyd.api import pipeline
+from hueyd.api import signals as S
+from hueyd.api.clock import normalize_time, to_posix
+from hueyd.api.exceptions import (RETRYING_EXCEPTIONS, CancelExecution, RetryTask,
+                                  TaskException, TaskLockedException, TaskTimeout)
+from hueyd.api.result import Error
+from hueyd.api.task import PeriodicTask, Task
+from hueyd.storage.base import StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.huey import Huey
+
+logger = logging.getLogger("hueyd.execution")
+
+
+def build_error_result(task: Task, exc: BaseException) -> dict:
+    """The metadata TaskException carries to whoever reads the result."""
+    if isinstance(exc, TaskException):
+        error = exc.metadata.get("error") or repr(exc)
+    else:
+        error = repr(exc)
+    return {"error": error, "retries": task.retries, "task_id": task.id,
+            "traceback": "".join(traceback.format_exception(type(exc), exc,
+                                                            exc.__traceback__))}
+
+
+class Executor:
+    """huey's ``execute`` for one Huey; stateless apart from the Huey it serves."""
+
+    def __init__(self, huey: Huey) -> None:
+        self.huey = huey
+
+    def execute(self, task: Task, now: dt.datetime) -> Any:
+        huey = self.huey
+        if task.eta is not None and to_posix(task.eta, huey.utc) > to_posix(now, huey.utc):
+            huey.add_schedule(task)
+        elif huey.is_revoked(task, now, peek=False):
+            logger.warning("task %s was revoked, not executing", task)
+            huey.emit(S.SIGNAL_REVOKED, task)
+            pipeline.abort_member(huey, task)
+        elif task.expires_resolved is not None and task.expires_resolved < now:
+            logger.info("task %s expired, not executing", task)
+            huey.emit(S.SIGNAL_EXPIRED, task)
+            pipeline.abort_member(huey, task)
+        else:
+            logger.info("executing %s", task)
+            huey.emit(S.SIGNAL_EXECUTING, task)
+            return self._run(task)
+        return None
+
+    def _run(self, task: Task) -> Any:
+        huey = self.huey
+        try:
+            huey.run_pre_execute(task)
+        except CancelExecution:
+            huey.emit(S.SIGNAL_CANCELED, task)
+            pipeline.abort_member(huey, task)
+            return None
+
+        value, exception, retry_eta = None, None, None
+        start = time.monotonic()
+        if task.timeout:
+            task._deadline = start + task.timeout
+        try:
+            with self._timeout_context(task):
+                value = task.execute()
+        except TaskTimeout as exc:
+            logger.warning("task %s timed out after %ss", task.id, task.timeout)
+            exception = exc
+            huey.emit(S.SIGNAL_TIMEOUT, task)
+        except TaskLockedException as exc:
+            logger.warning("task %s not run, %s", task.id, exc)
+            exception = exc
+            huey.emit(S.SIGNAL_LOCKED, task)
+        except RetryTask as exc:
+            logger.info("task %s raised RetryTask, retrying", task.id)
+            task.retries += 1
+            if exc.eta is not None or exc.delay is not None:
+                retry_eta = normalize_time(exc.eta, exc.delay, huey.utc)
+            exception = exc
+        except CancelExecution as exc:
+            retry = exc.retry or (exc.retry is None and task.retries)
+            task.retries = max(task.retries, 1) if retry else 0
+            logger.warning("task %s raised CancelExecution (%s)", task.id,
+                           "will be retried" if retry else "aborted, will not be retried")
+            huey.emit(S.SIGNAL_CANCELED, task)
+            exception = exc
+        except Exception as exc:
+            logger.exception("unhandled exception in task %s", task.id)
+            exception = exc
+            huey.emit(S.SIGNAL_ERROR, task, exc)
+        else:
+            logger.info("%s executed in %0.3fs", task, time.monotonic() - start)
+
+        if not isinstance(task, PeriodicTask):
+            # A revoke that arrived while this run was in progress is now moot.
+            huey.delete(task.revoke_id)
+        if exception is None:
+            self._succeeded(task, value)
+        else:
+            self._failed(task, exception, retry_eta)
+        return value
+
+    def _timeout_context(self, task: Task) -> Any:
+        handler = self.huey.timeout_handler
+        if not task.timeout or handler is None:
+            return contextlib.nullcontext()
+        return handler(task.timeout)
+
+    def _storing(self, task: Task) -> bool:
+        return self.huey.results and not isinstance(task, PeriodicTask)
+
+    def _succeeded(self, task: Task, value: Any) -> None:
+        huey = self.huey
+        if self._storing(task) and (value is not None or huey.store_none):
+            self._put_result(task.id, value)
+        huey.run_post_execute(task, value, None)
+        huey.emit(S.SIGNAL_COMPLETE, task)
+        if task.on_complete is not None:
+            task.on_complete.extend_data(value)
+            self._follow_up(task.on_complete)
+        if task.chord_config is not None:
+            pipeline.member_done(huey, task.chord_config, value)
+
+    def _failed(self, task: Task, exception: Exception, retry_eta: dt.datetime | None) -> None:
+        huey = self.huey
+        final = not task.retries
+        surface = final or (huey.store_intermediate_errors
+                            and not isinstance(exception, RETRYING_EXCEPTIONS))
+        error = Error(build_error_result(task, exception))
+        if surface and self._storing(task):
+            # A final failure also answers every later stage: they will never run.
+            stage: Task | None = task
+            while stage is not None:
+                self._put_result(stage.id, error)
+                stage = stage.on_complete if final else None
+        huey.run_post_execute(task, None, exception)
+        if surface and task.on_error is not None:
+            handler = copy.copy(task.on_error)  # shared by every retry of this task
+            handler.extend_data(exception)
+            self._follow_up(handler)
+        if final:
+            pipeline.abort_member(huey, task, error)
+        else:
+            huey.emit(S.SIGNAL_RETRYING, task)
+            self._retry(task, retry_eta)
+
+    def _retry(self, task: Task, retry_eta: dt.datetime | None) -> None:
+        task.retries -= 1
+        logger.info("requeueing %s, %s retries left", task.id, task.retries)
+        if retry_eta is not None:
+            task.eta = retry_eta
+            self.huey.add_schedule(task)
+        elif task.retry_delay:
+            task.eta = normalize_time(delay=task.retry_delay, utc=self.huey.utc)
+            if task.retry_backoff:
+                task.retry_delay *= task.retry_backoff
+            self.huey.add_schedule(task)
+        else:
+            self.huey.enqueue(task)
+
+    def _put_result(self, key: str, value: Any) -> None:
+        """Store a result; one that cannot be pickled is stored as an Error instead."""
+        try:
+            data = self.huey.serializer.serialize(value)
+        except Exception as exc:
+            logger.exception("result of task %s cannot be serialized", key)
+            data = self.huey.serializer.serialize(Error({
+                "error": f"result not serializable: {exc!r}", "retries": 0,
+                "task_id": key, "traceback": ""}))
+        self.huey.storage.put_data(key, data, is_result=True)
+
+    def _follow_up(self, task: Task) -> None:
+        """Enqueue a pipeline stage; if its data cannot be serialized, log and drop it
+        (raising would leave the finished parent unacked and run it again)."""
+        try:
+            self.huey.enqueue(task)
+        except StorageError:
+            raise
+        except Exception:
+            logger.exception("cannot enqueue follow-up task %s", task)
+

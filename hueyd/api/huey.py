@@ -1,0 +1,373 @@
+"""The Huey facade: huey's public API over a storage backend.
+
+It owns configuration, the task registry, hooks and signals, and delegates
+the work: execution (execution.py), revocation (revocation.py), pipelines
+(pipeline.py), locks (locks.py). The consumer drives it through a small public
+surface (dequeue / execute / requeue / enqueue_due / read_schedule /
+read_periodic / next_scheduled_time / emit / run_*_hooks), never its internals.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import warnings
+from typing import Any, Callable
+
+from hueyd.api import pipeline
+from hueyd.api import signals as S
+from hueyd.api.clock import Instant, as_clock, to_posix
+from hueyd.api.exceptions import ConfigurationError, MessageError
+from hueyd.api.execution import Executor
+from hueyd.api.hooks import Hook, Hooks
+from hueyd.api.locks import TaskLock, flush_locks
+from hueyd.api.registry import Registry
+from hueyd.api.result import Result, ResultGroup
+from hueyd.api.revocation import Revocations
+from hueyd.api.serializer import Serializer
+from hueyd.api.store import StoreAccess
+from hueyd.api.task import PeriodicTask, Task, TaskWrapper
+from hueyd.storage.base import Message, Storage
+
+logger = logging.getLogger("hueyd")
+
+
+def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
+    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
+    if not isinstance(spec, str):
+        return spec
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Huey(StoreAccess):
+    """A named task queue: decorate functions with ``@huey.task()``, call them to enqueue.
+
+    ``secret_key`` signs every message (HMAC-SHA256); the consumer then refuses,
+    and dead-letters, any message it cannot verify. Other keyword arguments go
+    to the storage class.
+    """
+
+    storage_class: type[Storage] | str | None = None
+
+    def __init__(self, name: str = "huey", results: bool = True, store_none: bool = False,
+                 utc: bool = True, immediate: bool = False, serializer: Any = None,
+                 compression: bool = False, use_zlib: bool = False,
+                 immediate_use_memory: bool = True, storage_class: Any = None,
+                 store_intermediate_errors: bool = True, secret_key: str | bytes | None = None,
+                 **storage_kwargs: Any) -> None:
+        self.name = name
+        self.results = results
+        self.store_none = store_none
+        self.store_intermediate_errors = store_intermediate_errors
+        self.utc = utc
+        self._immediate = immediate
+        self.immediate_use_memory = immediate_use_memory
+        if serializer is None:
+            serializer = Serializer(compression, use_zlib=use_zlib, secret_key=secret_key)
+        elif secret_key is not None:
+            raise ConfigurationError(f"Huey {name!r}: pass secret_key to the serializer "
+                                     "you supply, not to Huey")
+        self.serializer = serializer
+        if storage_class is not None:
+            self.storage_class = storage_class
+        self.storage_kwargs = storage_kwargs
+        self.storage: Storage = self.create_storage()
+        self.task_wrapper_class = self.get_task_wrapper_class()
+        self.registry = Registry()
+        self.known_locks: set[str] = set()
+        self.hooks = Hooks()
+        self._signal = S.Signal()
+        self._executor = Executor(self)
+        self._revocations = Revocations(self)
+        #: ``handler(seconds) -> context manager`` set by the consumer to enforce task timeouts
+        self.timeout_handler: Callable[[float], Any] | None = None
+
+    # -- storage ---------------------------------------------------------------------
+    def get_task_wrapper_class(self) -> type[TaskWrapper]:
+        return TaskWrapper
+
+    def create_storage(self) -> Storage:
+        if self._immediate and self.immediate_use_memory:
+            return self.get_immediate_storage()
+        return self.get_storage(**self.storage_kwargs)
+
+    def get_immediate_storage(self) -> Storage:
+        from hueyd.storage.memory import MemoryStorage
+        return MemoryStorage(self.name)
+
+    def get_storage(self, **kwargs: Any) -> Storage:
+        spec = self.storage_class
+        if spec is None:
+            warnings.warn("storage_class not specified when initializing huey, "
+                          "will default to RedisStorage.")
+            spec = "hueyd.storage.redis:RedisStorage"
+        return load_storage_class(spec)(self.name, **kwargs)
+
+    def replace_storage(self, **overrides: Any) -> Storage:
+        """Rebuild the storage with ``overrides`` merged into the storage kwargs
+        (the daemon's ``redis_url`` / ``sqlite_path``)."""
+        self.storage_kwargs = {**self.storage_kwargs, **overrides}
+        self._swap_storage()
+        return self.storage
+
+    def _swap_storage(self) -> None:
+        old, self.storage = self.storage, self.create_storage()
+        old.close()
+
+    @property
+    def immediate(self) -> bool:
+        return self._immediate
+
+    @immediate.setter
+    def immediate(self, value: bool) -> None:
+        if self._immediate != value:
+            self._immediate = value
+            if self.immediate_use_memory:
+                self._swap_storage()
+
+    # -- declaring tasks -----------------------------------------------------------------
+    def task(self, retries: int = 0, retry_delay: float = 0, retry_backoff: float = 0,
+             priority: int | None = None, context: bool = False, name: str | None = None,
+             expires: Any = None, timeout: float | None = None,
+             **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
+        def decorator(func: Callable) -> TaskWrapper:
+            return self.task_wrapper_class(
+                self, func.func if isinstance(func, TaskWrapper) else func, context=context,
+                name=name, default_retries=retries, default_retry_delay=retry_delay,
+                default_retry_backoff=retry_backoff, default_priority=priority,
+                default_expires=expires, default_timeout=timeout, **kwargs)
+        return decorator
+
+    def periodic_task(self, validate_datetime: Callable[[Any], bool], retries: int = 0,
+                      retry_delay: float = 0, priority: int | None = None,
+                      context: bool = False, name: str | None = None, expires: Any = None,
+                      **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
+        """A task the scheduler enqueues whenever ``validate_datetime(now)`` (a crontab) holds."""
+        def method_validate(task: Task, timestamp: Any) -> bool:
+            return validate_datetime(timestamp)
+        return self.task(retries=retries, retry_delay=retry_delay, priority=priority,
+                         context=context, name=name, expires=expires, task_base=PeriodicTask,
+                         validate_datetime=method_validate, **kwargs)
+
+    def context_task(self, obj: Any, as_argument: bool = False,
+                     **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
+        """A task that runs inside ``with obj`` (e.g. a database connection)."""
+        def decorator(fn: Callable) -> TaskWrapper:
+            def inner(*a: Any, **k: Any) -> Any:
+                with obj as ctx:
+                    return fn(ctx, *a, **k) if as_argument else fn(*a, **k)
+            inner.__name__, inner.__module__ = fn.__name__, fn.__module__
+            inner.__doc__, inner.__qualname__ = fn.__doc__, fn.__qualname__
+            return self.task(**kwargs)(inner)
+        return decorator
+
+    # -- hooks -----------------------------------------------------------------------------
+    def pre_execute(self, name: str | None = None) -> Callable[[Hook], Hook]:
+        """``fn(task)`` before each task; raising CancelExecution skips the task."""
+        return self.hooks.register("pre_execute", name)
+
+    def post_execute(self, name: str | None = None) -> Callable[[Hook], Hook]:
+        """``fn(task, task_value, exc)`` after each task."""
+        return self.hooks.register("post_execute", name)
+
+    def on_startup(self, name: str | None = None) -> Callable[[Hook], Hook]:
+        """``fn()`` once in each worker before it takes tasks."""
+        return self.hooks.register("startup", name)
+
+    def on_shutdown(self, name: str | None = None) -> Callable[[Hook], Hook]:
+        """``fn()`` once in each worker when it stops."""
+        return self.hooks.register("shutdown", name)
+
+    def unregister_pre_execute(self, name: str | Hook) -> bool:
+        return self.hooks.unregister("pre_execute", name)
+
+    def unregister_post_execute(self, name: str | Hook) -> bool:
+        return self.hooks.unregister("post_execute", name)
+
+    def unregister_on_startup(self, name: str | Hook) -> bool:
+        return self.hooks.unregister("startup", name)
+
+    def unregister_on_shutdown(self, name: str | Hook) -> bool:
+        return self.hooks.unregister("shutdown", name)
+
+    def run_pre_execute(self, task: Task) -> None:
+        self.hooks.run("pre_execute", task)
+
+    def run_post_execute(self, task: Task, value: Any, exc: BaseException | None) -> None:
+        self.hooks.run("post_execute", task, value, exc)
+
+    def run_startup_hooks(self) -> None:
+        self.hooks.run("startup")
+
+    def run_shutdown_hooks(self) -> None:
+        self.hooks.run("shutdown")
+
+    # -- signals ---------------------------------------------------------------------------
+    def signal(self, *signals: str) -> Callable[[Hook], Hook]:
+        """Connect ``handler(signal, task, *args)`` to ``signals`` (all when none given)."""
+        def decorator(fn: Hook) -> Hook:
+            self._signal.connect(fn, *signals)
+            return fn
+        return decorator
+
+    def disconnect_signal(self, receiver: Hook, *signals: str) -> None:
+        self._signal.disconnect(receiver, *signals)
+
+    def emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
+        self._signal.send(signal, task, *args, **kwargs)
+
+    _emit = emit
+
+    # -- messages --------------------------------------------------------------------------
+    def serialize_task(self, task: Task) -> bytes:
+        return self.serializer.serialize(self.registry.to_envelope(task, self.utc))
+
+    def deserialize_task(self, data: bytes) -> Task:
+        """The task in ``data``; MessageError for garbage, a bad signature or an unknown task."""
+        try:
+            envelope = self.serializer.deserialize(data)
+        except MessageError:
+            raise
+        except Exception as exc:  # a user-supplied serializer failing its own way
+            raise MessageError(f"undecodable message: {type(exc).__name__}: {exc}") from None
+        return self.registry.from_envelope(envelope, self.utc)
+
+    def enqueue(self, task: Any) -> Any:
+        """Queue a task, pipeline, group or chord; returns its Result(s) (None without results)."""
+        if isinstance(task, pipeline.group):
+            return pipeline.enqueue_group(self, task)
+        if isinstance(task, pipeline.chord):
+            return pipeline.enqueue_chord(self, task)
+        if task.expires:
+            task.resolve_expires(self.utc)
+        self.emit(S.SIGNAL_ENQUEUED, task)
+        if self._immediate:
+            self.execute(task)
+        else:
+            self.storage.enqueue(self.serialize_task(task), task.priority)
+        if not self.results:
+            return None
+        results = pipeline.pipeline_results(self, task)
+        return ResultGroup(results) if len(results) > 1 else results[0]
+
+    def add_schedule(self, task: Task) -> None:
+        eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
+        self.storage.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        logger.info("added task %s to schedule, eta %s", task.id, task.eta)
+        self.emit(S.SIGNAL_SCHEDULED, task)
+
+    # -- consumer surface ---------------------------------------------------------------------
+    def dequeue(self, timeout: float = 0) -> Task | None:
+        """The next runnable task, or None when the queue stays empty for ``timeout``.
+
+        A message that cannot be run (garbage, bad signature, unknown task) is
+        dead-lettered, acked and skipped: the next message is tried at once.
+        """
+        while True:
+            message = self.storage.dequeue(timeout)
+            if message is None:
+                return None
+            try:
+                task = self.deserialize_task(message.data)
+            except MessageError as exc:
+                self._dead_letter(message.data, str(exc))
+                self.storage.ack(message)
+                timeout = 0  # already waited; only take what is there now
+                continue
+            task.message = message
+            return task
+
+    def _dead_letter(self, data: bytes, reason: str) -> None:
+        self.storage.add_dead_letter(data, reason, time.time())
+        logger.error("dead-lettered a message of %s: %s", self.name, reason)
+
+    def execute(self, task: Task, timestamp: Instant | None = None) -> Any:
+        """Run ``task`` with huey's semantics, store its outcome, then ack its message."""
+        value = self._executor.execute(task, as_clock(timestamp, self.utc))
+        if task.message is not None:
+            message, task.message = task.message, None
+            self.storage.ack(message)
+        return value
+
+    def requeue(self, task: Task) -> None:
+        """Hand an unfinished task back to the queue (its message, when it has one)."""
+        message: Message | None = task.message
+        task.message = None
+        if message is not None:
+            self.storage.requeue(message)
+        else:
+            self.storage.enqueue(self.serialize_task(task), task.priority)
+
+    def _posix(self, timestamp: Instant | None) -> float:
+        return time.time() if timestamp is None else to_posix(timestamp, self.utc)
+
+    def enqueue_due(self, timestamp: Instant | None = None) -> int:
+        """Move every scheduled task due at ``timestamp`` to the queue (atomically)."""
+        return self.storage.move_due(self._posix(timestamp))
+
+    def read_schedule(self, timestamp: Instant | None = None) -> list[Task]:
+        """Remove and return the due scheduled tasks; unreadable entries are dead-lettered."""
+        tasks = []
+        for data in self.storage.read_schedule(self._posix(timestamp)):
+            try:
+                tasks.append(self.deserialize_task(data))
+            except MessageError as exc:
+                self._dead_letter(data, str(exc))
+        return tasks
+
+    def read_periodic(self, timestamp: Instant | None = None) -> list[Task]:
+        """Periodic tasks due at ``timestamp`` (a POSIX float is read in the Huey's clock)."""
+        moment = as_clock(timestamp, self.utc)
+        return [t for t in self.registry.periodic_tasks if t.validate_datetime(moment)]
+
+    def next_scheduled_time(self) -> float | None:
+        return self.storage.next_scheduled_time()
+
+    def ready_to_run(self, task: Task, timestamp: Instant | None = None) -> bool:
+        return task.eta is None or to_posix(task.eta, self.utc) <= self._posix(timestamp)
+
+    @property
+    def task_names(self) -> list[str]:
+        return self.registry.names
+
+    # -- revocation ------------------------------------------------------------------------
+    def revoke_all(self, task_class: Any, revoke_until: Any = None,
+                   revoke_once: bool = False) -> None:
+        self._revocations.revoke(self._revocations.class_key(task_class), revoke_until,
+                                 revoke_once)
+
+    def restore_all(self, task_class: Any) -> bool:
+        return self.delete(self._revocations.class_key(task_class))
+
+    def revoke(self, task: Task, revoke_until: Any = None, revoke_once: bool = False) -> None:
+        self._revocations.revoke(task.revoke_id, revoke_until, revoke_once)
+
+    def restore(self, task: Task) -> bool:
+        return self.delete(task.revoke_id)
+
+    def revoke_by_id(self, id: str, revoke_until: Any = None, revoke_once: bool = False) -> None:
+        self.revoke(Task(id=id), revoke_until, revoke_once)
+
+    def restore_by_id(self, id: str) -> bool:
+        return self.restore(Task(id=id))
+
+    def is_revoked(self, task: Any, timestamp: Instant | None = None, peek: bool = True) -> bool:
+        return self._revocations.is_revoked(task, timestamp, peek)
+
+    # -- locks and results ---------------------------------------------------------------------
+    def lock_task(self, lock_name: str, ttl: float | None = None) -> TaskLock:
+        return TaskLock(self, lock_name, ttl)
+
+    def is_locked(self, lock_name: str) -> bool:
+        return TaskLock(self, lock_name).is_locked()
+
+    def flush_locks(self, *names: str) -> set[str]:
+        return flush_locks(self, names)
+
+    def result(self, id: str, blocking: bool = False, timeout: float | None = None,
+               backoff: float = 1.15, max_delay: float = 1.0,
+               revoke_on_timeout: bool = False, preserve: bool = False) -> Any:
+        return Result(self, Task(id=id)).get(
+            blocking=blocking, timeout=timeout, backoff=backoff, max_delay=max_delay,
+            revoke_on_timeout=revoke_on_timeout, preserve=preserve)

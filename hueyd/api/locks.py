@@ -1,0 +1,62 @@
+"""Named locks in the key/value store: ``huey.lock_task(name)`` and ``flush_locks``."""
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Callable
+
+from hueyd.api.exceptions import TaskLockedException
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.huey import Huey
+
+
+def lock_key(huey_name: str, lock_name: str) -> str:
+    return f"{huey_name}.lock.{lock_name}"
+
+
+class TaskLock:
+    """A lock that is a decorator and a context manager; ``ttl`` (seconds) bounds a
+    holder that dies without releasing it."""
+
+    def __init__(self, huey: Huey, name: str, ttl: float | None = None) -> None:
+        self._huey = huey
+        self._name = name
+        self._ttl = ttl
+        self._key = lock_key(huey.name, name)
+        huey.known_locks.add(self._key)
+
+    def is_locked(self) -> bool:
+        return self._huey.storage.has_data_for_key(self._key)
+
+    locked = is_locked
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+        return inner
+
+    def __enter__(self) -> TaskLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.clear()
+
+    def acquire(self) -> bool:
+        if not self._huey.put_if_empty(self._key, "1", self._ttl):
+            raise TaskLockedException(f"unable to acquire lock {self._name}")
+        return True
+
+    def clear(self) -> bool:
+        return self._huey.delete(self._key)
+
+    release = clear
+
+
+def flush_locks(huey: Huey, names: tuple[str, ...]) -> set[str]:
+    """Delete the locks this process declared plus ``names``; return the names that were held."""
+    keys = set(huey.known_locks) | {lock_key(huey.name, n.strip()) for n in names}
+    prefix = f"{huey.name}.lock."
+    return {key[len(prefix):] for key in keys if huey.delete(key)}

@@ -1,0 +1,86 @@
+"""Key/value helpers and queue introspection, shared by the Huey facade (a mixin).
+
+Every value goes through the Huey's serializer, so signed Hueys sign results,
+revocations and locks too.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hueyd.api.exceptions import MessageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.task import Task
+    from hueyd.storage.base import Storage
+
+logger = logging.getLogger("hueyd")
+
+
+class StoreAccess:
+    """``put``/``get``/``delete`` and ``pending``/``scheduled``/``flush`` over ``self.storage``."""
+
+    storage: Storage
+    serializer: Any
+
+    def deserialize_task(self, data: bytes) -> Task:  # provided by Huey
+        raise NotImplementedError
+
+    # -- key/value -------------------------------------------------------------------------
+    def put(self, key: str, data: Any) -> None:
+        self.storage.put_data(key, self.serializer.serialize(data))
+
+    def put_result(self, key: str, data: Any) -> None:
+        self.storage.put_data(key, self.serializer.serialize(data), is_result=True)
+
+    def put_if_empty(self, key: str, data: Any, ttl: float | None = None) -> bool:
+        return self.storage.put_if_empty(key, self.serializer.serialize(data), ttl)
+
+    def get_raw(self, key: str, peek: bool = False) -> bytes | None:
+        return self.storage.peek_data(key) if peek else self.storage.pop_data(key)
+
+    def get(self, key: str, peek: bool = False) -> Any:
+        """The value under ``key`` (removed unless ``peek``), or None."""
+        raw = self.get_raw(key, peek)
+        return None if raw is None else self.serializer.deserialize(raw)
+
+    def delete(self, key: str) -> bool:
+        return self.storage.delete_data(key)
+
+    # -- introspection -----------------------------------------------------------------------
+    def _decode_all(self, items: list[bytes]) -> list[Task]:
+        tasks = []
+        for data in items:
+            try:
+                tasks.append(self.deserialize_task(data))
+            except MessageError as exc:
+                logger.warning("skipping unreadable message: %s", exc)
+        return tasks
+
+    def pending(self, limit: int | None = None) -> list[Task]:
+        return self._decode_all(self.storage.enqueued_items(limit))
+
+    def pending_count(self) -> int:
+        return self.storage.queue_size()
+
+    def scheduled(self, limit: int | None = None) -> list[Task]:
+        return self._decode_all(self.storage.scheduled_items(limit))
+
+    def scheduled_count(self) -> int:
+        return self.storage.schedule_size()
+
+    def all_results(self) -> dict[str, bytes]:
+        return self.storage.result_items()
+
+    def result_count(self) -> int:
+        return self.storage.result_store_size()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.pending_count()
+
+    def flush(self) -> None:
+        self.storage.flush_all()
+

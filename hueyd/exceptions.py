@@ -1,0 +1,7 @@
+"""``from huey.exceptions import X`` ports as ``from hueyd.exceptions import X``."""
+from hueyd.api.exceptions import (  # noqa: F401
+    RETRYING_EXCEPTIONS, CancelExecution, ConfigurationError, HueyException, MessageError,
+    ResultTimeout, RetryTask, TaskException, TaskLockedException, TaskTimeout)
+
+__all__ = ["CancelExecution", "ConfigurationError", "HueyException", "MessageError",
+           "ResultTimeout", "RetryTask", "TaskException", "TaskLockedException", "TaskTimeout"]

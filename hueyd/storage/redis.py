@@ -1,0 +1,244 @@
+"""Redis backends: RedisStorage (FIFO list), PriorityRedisStorage (sorted set),
+RedisExpireStorage (results expire) and PriorityRedisExpireStorage.
+
+All keys of a storage are ``hueyd:{<name>}:<part>`` (see
+:class:`~hueyd.storage.redis_scripts.RedisKeys`): queue, schedule (sorted set
+scored by due time), kv (hash), dead (list). Workers wait inside
+``dequeue(timeout)`` with BRPOP / BZPOPMIN: no polling.
+
+A message's receipt is its raw queue entry (:class:`InFlight`), so moving
+dequeued messages to an in-flight list with a lease later changes ``dequeue``,
+``ack`` and ``requeue`` only. Needs Redis >= 6.0 (fractional blocking timeouts).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, NamedTuple
+
+import redis
+
+from hueyd.storage import redis_scripts as lua
+from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis_values import ExpiringValues, HashValues
+
+#: how many schedule entries one script call moves; each batch is atomic
+SCHEDULE_BATCH = 1000
+
+
+class InFlight(NamedTuple):
+    """Receipt of a Redis message: the entry as it sat in the queue, and its priority."""
+
+    entry: bytes
+    priority: float = 0
+
+
+class RedisStorage(HashValues, Storage):
+    """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored."""
+
+    priority = False  # huey's flag: PriorityRedisStorage orders by priority
+    push_lua = lua.LIST_PUSH
+
+    def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
+                 connection_pool: redis.ConnectionPool | None = None, url: str | None = None,
+                 client_name: str | None = None, notify_result: bool = False,
+                 notify_result_ttl: float = 60, clean_name: bool = True,
+                 **connection_params: Any) -> None:
+        # notify_result, notify_result_ttl and clean_name are huey's, accepted so an
+        # app ports unchanged: results are polled and keys are hueyd's own.
+        super().__init__(name)
+        self.blocking = blocking
+        #: the wait a worker should pass to ``dequeue`` (huey's BRPOP timeout)
+        self.read_timeout = read_timeout
+        self.pool, self._owns_pool = build_pool(url, connection_pool, client_name,
+                                                connection_params)
+        self.location = describe(self.pool)
+        self.conn = redis.Redis(connection_pool=self.pool)
+        self.keys = lua.RedisKeys.for_name(name)
+        script = self.conn.register_script
+        self._pop_due = script(lua.POP_DUE)
+        self._move_due = script(lua.queue_script(self.push_lua, lua.MOVE_DUE))
+        self._requeue_dead = script(lua.queue_script(self.push_lua, lua.REQUEUE_DEAD))
+        self._purge_dead = script(lua.PURGE_DEAD)
+        self._init_values()
+
+    # -- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        """Drop this process's connections (a pool passed in by the app is left alone)."""
+        if self._owns_pool:
+            self.pool.disconnect()
+
+    @translate_errors
+    def ping(self) -> None:
+        self.conn.ping()
+
+    # -- queue: LPUSH at the tail, BRPOP/RPOP from the head --------------------
+    @translate_errors
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        self.conn.lpush(self.keys.queue, data)
+
+    @translate_errors
+    def dequeue(self, timeout: float = 0) -> Message | None:
+        if self.blocking and timeout and timeout > 0:
+            popped = self.conn.brpop([self.keys.queue], block_seconds(timeout, self.pool))
+            entry = popped[1] if popped else None
+        else:
+            entry = self.conn.rpop(self.keys.queue)
+        return None if entry is None else Message(entry, InFlight(entry))
+
+    def ack(self, message: Message) -> None:
+        """Nothing to forget yet: a dequeued message has already left Redis."""
+
+    @translate_errors
+    def requeue(self, message: Message) -> None:
+        self.conn.rpush(self.keys.queue, message.data)
+
+    @translate_errors
+    def queue_size(self) -> int:
+        return self.conn.llen(self.keys.queue)
+
+    @translate_errors
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        start = -limit if limit else 0
+        return self.conn.lrange(self.keys.queue, start, -1)[::-1]
+
+    @translate_errors
+    def flush_queue(self) -> None:
+        self.conn.delete(self.keys.queue)
+
+    # -- schedule ----------------------------------------------------------------
+    @translate_errors
+    def add_to_schedule(self, data: bytes, ts: float, priority: int | None = None) -> None:
+        member = b"%s:%s" % (repr(priority or 0).encode(), data)
+        self.conn.zadd(self.keys.schedule, {member: float(ts)})
+
+    @translate_errors
+    def read_schedule(self, ts: float) -> list[bytes]:
+        due: list[bytes] = []
+        while True:
+            batch = self._pop_due(keys=[self.keys.schedule], args=[float(ts), SCHEDULE_BATCH])
+            due.extend(scheduled_data(m) for m in batch)
+            if len(batch) < SCHEDULE_BATCH:
+                return due
+
+    @translate_errors
+    def move_due(self, ts: float) -> int:
+        keys = [*self.keys.queue_keys(), self.keys.schedule]
+        moved = 0
+        while True:
+            count = self._move_due(keys=keys, args=[float(ts), SCHEDULE_BATCH])
+            moved += count
+            if count < SCHEDULE_BATCH:
+                return moved
+
+    @translate_errors
+    def next_scheduled_time(self) -> float | None:
+        first = self.conn.zrange(self.keys.schedule, 0, 0, withscores=True)
+        return first[0][1] if first else None
+
+    @translate_errors
+    def schedule_size(self) -> int:
+        return self.conn.zcard(self.keys.schedule)
+
+    @translate_errors
+    def scheduled_items(self, limit: int | None = None) -> list[bytes]:
+        members = self.conn.zrange(self.keys.schedule, 0, limit - 1 if limit else -1)
+        return [scheduled_data(m) for m in members]
+
+    @translate_errors
+    def flush_schedule(self) -> None:
+        self.conn.delete(self.keys.schedule)
+
+    # -- dead letters --------------------------------------------------------------
+    @translate_errors
+    def add_dead_letter(self, data: bytes, reason: str, ts: float) -> None:
+        header = json.dumps({"id": uuid.uuid4().hex, "ts": ts, "reason": reason})
+        self.conn.rpush(self.keys.dead, header.encode() + b"\n" + data)
+
+    @translate_errors
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        entries = self.conn.lrange(self.keys.dead, 0, limit - 1 if limit else -1)
+        return [dead_letter(e) for e in entries]
+
+    @translate_errors
+    def dead_letter_count(self) -> int:
+        return self.conn.llen(self.keys.dead)
+
+    @translate_errors
+    def requeue_dead_letters(self) -> int:
+        return self._requeue_dead(keys=[*self.keys.queue_keys(), self.keys.dead])
+
+    @translate_errors
+    def purge_dead_letters(self) -> int:
+        return self._purge_dead(keys=[self.keys.dead])
+
+
+class PriorityRedisStorage(RedisStorage):
+    """Queue as a sorted set: higher priority first, FIFO within a priority (Redis >= 5)."""
+
+    priority = True
+    push_lua = lua.PRIORITY_PUSH
+
+    def __init__(self, name: str = "huey", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self._enqueue = self.conn.register_script(lua.queue_script(self.push_lua, lua.ENQUEUE))
+        self._requeue = self.conn.register_script(
+            lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
+
+    @translate_errors
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
+
+    @translate_errors
+    def dequeue(self, timeout: float = 0) -> Message | None:
+        if self.blocking and timeout and timeout > 0:
+            popped = self.conn.bzpopmin([self.keys.queue], block_seconds(timeout, self.pool))
+            entry, score = (popped[1], popped[2]) if popped else (None, 0)
+        else:
+            popped = self.conn.zpopmin(self.keys.queue, 1)
+            entry, score = popped[0] if popped else (None, 0)
+        if entry is None:
+            return None
+        return Message(entry[lua.PRIORITY_PREFIX_LEN:], InFlight(entry, -score or 0))
+
+    @translate_errors
+    def requeue(self, message: Message) -> None:
+        priority = message.receipt.priority if isinstance(message.receipt, InFlight) else 0
+        self._requeue(keys=self.keys.queue_keys(), args=[message.data, repr(priority)])
+
+    @translate_errors
+    def queue_size(self) -> int:
+        return self.conn.zcard(self.keys.queue)
+
+    @translate_errors
+    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
+        members = self.conn.zrange(self.keys.queue, 0, limit - 1 if limit else -1)
+        return [m[lua.PRIORITY_PREFIX_LEN:] for m in members]
+
+
+class RedisExpireStorage(ExpiringValues, RedisStorage):
+    """RedisStorage whose results expire after ``expire_time`` seconds (huey's RedisExpireHuey)."""
+
+    def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
+        self.expire_time = expire_time
+        super().__init__(name, **kwargs)
+
+
+class PriorityRedisExpireStorage(ExpiringValues, PriorityRedisStorage):
+    """Priority queue and expiring results."""
+
+    def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
+        self.expire_time = expire_time
+        super().__init__(name, **kwargs)
+
+
+def scheduled_data(member: bytes) -> bytes:
+    """The message inside a schedule member (``b"<priority>:" + data``)."""
+    return member.split(b":", 1)[1]
+
+
+def dead_letter(entry: bytes) -> DeadLetter:
+    header, data = entry.split(b"\n", 1)
+    meta = json.loads(header)
+    return DeadLetter(data, meta["reason"], meta["ts"], meta["id"])

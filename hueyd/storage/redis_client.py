@@ -1,0 +1,95 @@
+"""Connecting to Redis the way huey's ``RedisStorage`` is configured, and turning
+"the server is not there" into :class:`StorageError`.
+
+Only APIs that redis-py 4.3 (Debian 12) and current releases share are used.
+redis-py's ``ConnectionPool`` checks ``os.getpid()`` on every checkout and
+starts afresh in a forked child, which is what makes the backends fork-safe.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from redis import exceptions as redis_errors
+
+from hueyd.storage.base import StorageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: errors that mean "back off and retry": unreachable, timed out, loading,
+#: or a replica that refuses writes during a failover
+UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
+               redis_errors.ReadOnlyError)
+
+#: connection parameters that say *where* the server is; a ``url`` replaces them
+ADDRESS_PARAMS = ("host", "port", "db", "username", "password", "unix_socket_path", "path")
+
+
+def translate_errors(method: F) -> F:
+    """Raise :class:`StorageError` (naming the server) for an unreachable Redis."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except UNREACHABLE as exc:
+            raise StorageError(f"redis at {self.location}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
+               client_name: str | None,
+               connection_params: dict[str, Any]) -> tuple[redis.ConnectionPool, bool]:
+    """The pool to use and whether this storage owns it (and may disconnect it).
+
+    ``url`` wins over ``connection_pool``, which wins over host/port/db: the daemon
+    overrides an app's connection with ``redis_url`` by adding ``url=``.
+    """
+    params = {k: v for k, v in connection_params.items()
+              if not (k in ("host", "port", "db") and v is None)}
+    if client_name is not None:
+        params["client_name"] = client_name
+    if connection_pool is not None and not url:
+        if client_name is not None:
+            connection_pool.connection_kwargs.setdefault("client_name", client_name)
+        return connection_pool, False
+    if url:
+        for key in ADDRESS_PARAMS:
+            params.pop(key, None)
+        pool = redis.ConnectionPool.from_url(url, **params)
+    else:
+        pool = redis.ConnectionPool(**params)
+    check_params(pool)
+    return pool, True
+
+
+def check_params(pool: redis.ConnectionPool) -> None:
+    """Fail now, in one line, on a misspelt connection parameter (not at the first
+    command, deep inside redis-py). Building a connection object does no I/O."""
+    try:
+        pool.connection_class(**pool.connection_kwargs)
+    except TypeError as exc:
+        raise ValueError(f"redis connection parameters: {exc}") from None
+
+
+def describe(pool: redis.ConnectionPool) -> str:
+    """``host:port/db`` or the socket path, for error messages."""
+    kwargs = pool.connection_kwargs
+    if kwargs.get("path"):
+        return f"{kwargs['path']}/{kwargs.get('db', 0)}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+def block_seconds(timeout: float, pool: redis.ConnectionPool) -> float:
+    """How long a blocking pop may wait on the server.
+
+    Kept under the client's ``socket_timeout`` (a read that outlives it would
+    look like a dead server) and at least 1 ms: Redis reads a timeout below
+    1 ms as 0, which means "block forever".
+    """
+    socket_timeout = pool.connection_kwargs.get("socket_timeout")
+    wait = min(timeout, socket_timeout / 2) if socket_timeout else timeout
+    return max(round(wait, 3), 0.001)

@@ -1,0 +1,182 @@
+"""Lua scripts for the Redis backends, and the key names they work on.
+
+Each script is one atomic step on the server: two schedulers running
+``move_due`` at once can never move the same entry twice, and a crash between
+"read" and "enqueue" cannot lose one. Every key a script touches is passed in
+``KEYS`` and all keys of one storage share a ``{name}`` hash tag, so the
+scripts stay valid on a Redis Cluster.
+
+Encodings shared with :mod:`hueyd.storage.redis`:
+
+* schedule member: ``b"<priority>:" + data`` (score = due timestamp), so an
+  entry keeps its priority on its way to the queue;
+* priority-queue member: 14 hex digits of order + data (score = -priority).
+  Order ``2**52 + n`` (``n`` from INCR) keeps FIFO within a priority;
+  ``2**52 - n`` puts a requeued message ahead of every waiting one;
+* dead letter: one JSON header line (id, ts, reason), ``\\n``, then data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: bytes of order prefix on every priority-queue member
+PRIORITY_PREFIX_LEN = 14
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Key names of one storage: ``hueyd:{<name>}:<part>``."""
+
+    prefix: str
+    queue: str
+    tail_seq: str
+    head_seq: str
+    schedule: str
+    values: str
+    dead: str
+
+    @classmethod
+    def for_name(cls, name: str) -> RedisKeys:
+        prefix = f"hueyd:{{{name}}}"
+        return cls(prefix, queue=f"{prefix}:queue", tail_seq=f"{prefix}:queue-tail-seq",
+                   head_seq=f"{prefix}:queue-head-seq", schedule=f"{prefix}:schedule",
+                   values=f"{prefix}:kv", dead=f"{prefix}:dead")
+
+    def value(self, key: str) -> str:
+        """String key of one value kept outside the ``kv`` hash."""
+        return f"{self.prefix}:kv:{key}"
+
+    @property
+    def value_prefix(self) -> bytes:
+        return self.value("").encode()
+
+    @property
+    def value_pattern(self) -> str:
+        """SCAN pattern for :meth:`value` keys (glob characters of the name escaped)."""
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.value(""))
+        return escaped + "*"
+
+    def queue_keys(self) -> list[str]:
+        """The keys every pushing script takes first: KEYS[1..3]."""
+        return [self.queue, self.tail_seq, self.head_seq]
+
+
+# -- how a message is pushed, per queue type (defines ``push`` and ``push_head``) --
+
+LIST_PUSH = """
+local function push(data, priority)
+  redis.call('LPUSH', KEYS[1], data)
+end
+local function push_head(data, priority)
+  redis.call('RPUSH', KEYS[1], data)
+end
+"""
+
+PRIORITY_PUSH = """
+local function push(data, priority)
+  local n = redis.call('INCR', KEYS[2])
+  redis.call('ZADD', KEYS[1], -priority, string.format('%014x', 4503599627370496 + n) .. data)
+end
+local function push_head(data, priority)
+  local n = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[1], -priority, string.format('%014x', 4503599627370496 - n) .. data)
+end
+"""
+
+SPLIT_SCHEDULED = """
+local function split(member)
+  local sep = string.find(member, ':', 1, true)
+  return string.sub(member, sep + 1), tonumber(string.sub(member, 1, sep - 1))
+end
+"""
+
+# KEYS: queue keys; ARGV: data, priority
+ENQUEUE = "push(ARGV[1], tonumber(ARGV[2]))"
+
+# KEYS: queue keys; ARGV: data, priority
+REQUEUE_HEAD = "push_head(ARGV[1], tonumber(ARGV[2]))"
+
+# Remove up to ARGV[2] entries due at ARGV[1] from the schedule KEYS[1]; return them.
+# ZRANGEBYSCORE from -inf returns ranks 0..n-1, so ZREMRANGEBYRANK removes exactly those.
+POP_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due - 1)
+end
+return due
+"""
+
+# KEYS: queue keys, schedule; ARGV: timestamp, batch size. Returns how many moved.
+MOVE_DUE = SPLIT_SCHEDULED + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, #due - 1)
+  for _, member in ipairs(due) do
+    local data, priority = split(member)
+    push(data, priority)
+  end
+end
+return #due
+"""
+
+# KEYS: queue keys, dead-letter list. Returns how many were requeued.
+REQUEUE_DEAD = """
+local letters = redis.call('LRANGE', KEYS[4], 0, -1)
+for _, letter in ipairs(letters) do
+  push(string.sub(letter, string.find(letter, '\\n', 1, true) + 1), 0)
+end
+redis.call('DEL', KEYS[4])
+return #letters
+"""
+
+# KEYS: list of dead letters. Returns how many were purged.
+PURGE_DEAD = """
+local count = redis.call('LLEN', KEYS[1])
+redis.call('DEL', KEYS[1])
+return count
+"""
+
+# -- key/value ----------------------------------------------------------------
+
+# KEYS: kv hash, the field's own string key; ARGV: field, value, ttl in ms ('' = none).
+# A value with a TTL lives in its own string key, so Redis itself expires it.
+PUT_IF_EMPTY = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+if ARGV[3] == '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+# KEYS: kv hash, the field's own string key; ARGV: field.
+POP_VALUE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return value
+end
+value = redis.call('GET', KEYS[2])
+if value then
+  redis.call('DEL', KEYS[2])
+end
+return value
+"""
+
+# KEYS: one string key. A value that expires on its own (a result of
+# RedisExpireStorage) stays readable until then; any other value is removed.
+POP_UNLESS_EXPIRING = """
+local value = redis.call('GET', KEYS[1])
+if value and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('DEL', KEYS[1])
+end
+return value
+"""
+
+
+def queue_script(push: str, body: str) -> str:
+    """A script that pushes to the queue the way ``push`` (LIST_PUSH or PRIORITY_PUSH) does."""
+    return push + body

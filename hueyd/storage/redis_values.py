@@ -1,0 +1,159 @@
+"""Key/value halves of the Redis backends: results, revocations, locks.
+
+:class:`HashValues` (RedisStorage) keeps values in one hash, so a revocation
+check is one HMGET. A value written with a TTL (a lock taken with
+``put_if_empty(..., ttl)``) lives in a string key of its own that Redis expires
+by itself: hash fields cannot expire before Redis 7.4. Reads look in both
+places within one round trip.
+
+:class:`ExpiringValues` (RedisExpireStorage) keeps every value in its own
+string key; results get ``expire_time`` and are not removed by a read.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from hueyd.storage import redis_scripts as lua
+from hueyd.storage.redis_client import translate_errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    import redis
+
+    from hueyd.storage.redis_scripts import RedisKeys
+
+
+def ttl_ms(ttl: float | None) -> int | None:
+    """A TTL in whole milliseconds (at least 1), or None for "no TTL" (None or 0)."""
+    return max(1, round(ttl * 1000)) if ttl else None
+
+
+class _StringValues:
+    """What both layouts share: values in ``hueyd:{name}:kv:<key>`` string keys."""
+
+    conn: redis.Redis
+    keys: RedisKeys
+
+    def _value_keys(self) -> list[bytes]:
+        return list(self.conn.scan_iter(match=self.keys.value_pattern, count=500))
+
+    def _string_items(self) -> dict[str, bytes]:
+        keys = self._value_keys()
+        if not keys:
+            return {}
+        skip = len(self.keys.value_prefix)
+        return {k[skip:].decode(): v for k, v in zip(keys, self.conn.mget(keys), strict=True)
+                if v is not None}
+
+    def _delete_strings(self) -> None:
+        keys = self._value_keys()
+        for start in range(0, len(keys), 500):
+            self.conn.delete(*keys[start:start + 500])
+
+
+class HashValues(_StringValues):
+    """Values in the ``kv`` hash; values with a TTL in their own string keys."""
+
+    def _init_values(self) -> None:
+        self._put_if_empty = self.conn.register_script(lua.PUT_IF_EMPTY)
+        self._pop_value = self.conn.register_script(lua.POP_VALUE)
+
+    @translate_errors
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        self.conn.hset(self.keys.values, key, value)
+
+    @translate_errors
+    def peek_data(self, key: str) -> bytes | None:
+        return self.peek_many([key])[0]
+
+    @translate_errors
+    def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        keys = list(keys)
+        if not keys:
+            return []
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.hmget(self.keys.values, keys)
+        pipe.mget([self.keys.value(k) for k in keys])
+        in_hash, in_strings = pipe.execute()
+        return [a if a is not None else b for a, b in zip(in_hash, in_strings, strict=True)]
+
+    @translate_errors
+    def pop_data(self, key: str) -> bytes | None:
+        return self._pop_value(keys=[self.keys.values, self.keys.value(key)], args=[key])
+
+    @translate_errors
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        ms = ttl_ms(ttl)
+        return bool(self._put_if_empty(keys=[self.keys.values, self.keys.value(key)],
+                                       args=[key, value, "" if ms is None else ms]))
+
+    @translate_errors
+    def delete_data(self, key: str) -> bool:
+        pipe = self.conn.pipeline(transaction=True)
+        pipe.hdel(self.keys.values, key)
+        pipe.delete(self.keys.value(key))
+        return sum(pipe.execute()) > 0
+
+    @translate_errors
+    def result_store_size(self) -> int:
+        return self.conn.hlen(self.keys.values) + len(self._value_keys())
+
+    @translate_errors
+    def result_items(self) -> dict[str, bytes]:
+        items = self._string_items()
+        items.update((k.decode(), v) for k, v in self.conn.hgetall(self.keys.values).items())
+        return items
+
+    @translate_errors
+    def flush_results(self) -> None:
+        self.conn.delete(self.keys.values)
+        self._delete_strings()
+
+
+class ExpiringValues(_StringValues):
+    """Every value in its own string key; results expire after ``expire_time`` seconds."""
+
+    expire_time: float
+
+    def _init_values(self) -> None:
+        self._pop_value = self.conn.register_script(lua.POP_UNLESS_EXPIRING)
+
+    @translate_errors
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        # Only results expire: a revocation or user value must outlive them.
+        expiry = ttl_ms(self.expire_time) if is_result else None
+        self.conn.set(self.keys.value(key), value, px=expiry)
+
+    @translate_errors
+    def peek_data(self, key: str) -> bytes | None:
+        return self.conn.get(self.keys.value(key))
+
+    @translate_errors
+    def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        keys = list(keys)
+        return self.conn.mget([self.keys.value(k) for k in keys]) if keys else []
+
+    @translate_errors
+    def pop_data(self, key: str) -> bytes | None:
+        # As in huey's RedisExpireHuey, reading a result does not delete it: it expires.
+        return self._pop_value(keys=[self.keys.value(key)])
+
+    @translate_errors
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return bool(self.conn.set(self.keys.value(key), value, nx=True, px=ttl_ms(ttl)))
+
+    @translate_errors
+    def delete_data(self, key: str) -> bool:
+        return self.conn.delete(self.keys.value(key)) > 0
+
+    @translate_errors
+    def result_store_size(self) -> int:
+        return len(self._value_keys())
+
+    @translate_errors
+    def result_items(self) -> dict[str, bytes]:
+        return self._string_items()
+
+    @translate_errors
+    def flush_results(self) -> None:
+        self._delete_strings()

@@ -1,0 +1,182 @@
+"""SQLite plumbing for :mod:`hueyd.storage.sqlite`: schema, one connection per
+thread per process, write transactions, error translation.
+
+A thread's (or greenlet's) connection is closed when it ends, so a web app
+with a thread per request does not leak them. Connections must never cross
+``fork()``: a child that inherits one opens its own, and the inherited one is
+kept referenced and never closed (closing it in the child could release the
+child's own POSIX locks on the file). A parent should still
+:meth:`Connections.close` before forking workers, so that SQLite's per-process
+lock bookkeeping is not inherited either.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from hueyd.storage.base import StorageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
+
+#: bumped when a table changes shape (e.g. leases on claimed queue rows)
+SCHEMA_VERSION = 1
+
+SCHEMA = (
+    # claim: token of the dequeue that holds the row (NULL = waiting). A claimed
+    # row stays until ack; a lease column can join it without a migration of callers.
+    """CREATE TABLE IF NOT EXISTS hueyd_queue (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
+        priority NUMERIC NOT NULL DEFAULT 0, claim INTEGER, claimed_at REAL)""",
+    """CREATE INDEX IF NOT EXISTS hueyd_queue_next
+        ON hueyd_queue (name, priority DESC, id) WHERE claim IS NULL""",
+    """CREATE TABLE IF NOT EXISTS hueyd_schedule (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
+        ts REAL NOT NULL, priority NUMERIC NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS hueyd_schedule_due ON hueyd_schedule (name, ts, id)",
+    """CREATE TABLE IF NOT EXISTS hueyd_kv (
+        name TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires REAL,
+        PRIMARY KEY (name, key)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS hueyd_dead_letter (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
+        reason TEXT NOT NULL, ts REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS hueyd_dead_letter_name ON hueyd_dead_letter (name, id)",
+)
+
+#: connections a forked child inherited: referenced forever so they are never finalized
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _release(conn: sqlite3.Connection, owner_pid: int) -> None:
+    """Close a connection whose thread ended or whose storage closed, unless it
+    was inherited over fork: that one is only set aside."""
+    if os.getpid() == owner_pid:
+        conn.close()
+    else:
+        _INHERITED.append(conn)
+
+
+class _ThreadConnection:
+    """Lives in one thread's (or greenlet's) local storage; when that ends, the
+    holder is collected and its finalizer releases the connection."""
+
+    __slots__ = ("conn", "key", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection, key: tuple[int, int]) -> None:
+        self.conn = conn
+        self.key = key  # (pid, generation) it was opened for
+
+
+def translate_errors(method: F) -> F:
+    """Raise :class:`StorageError` (naming the file) when SQLite cannot serve us:
+    locked past the busy timeout, unopenable, not a database, I/O errors."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+                raise  # our bug, not the backend's state
+            raise StorageError(f"sqlite {self.filename}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Connections:
+    """One connection per thread (or greenlet) per process, opened on first use."""
+
+    def __init__(self, filename: str, timeout: float, journal_mode: str,
+                 synchronous: str, cache_kib: int) -> None:
+        if journal_mode.lower() not in JOURNAL_MODES:
+            raise ValueError(f"journal_mode {journal_mode!r}: expected one of "
+                             f"{', '.join(JOURNAL_MODES)}")
+        self.filename = filename
+        self.timeout = timeout
+        self.journal_mode = journal_mode.lower()
+        self._pragmas = (f"PRAGMA synchronous = {synchronous}",
+                         f"PRAGMA cache_size = -{cache_kib}")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._finalizers: list[weakref.finalize] = []  # one per open connection
+        self._generation = 0  # bumped by close(): every thread reopens
+        self._schema_pid: int | None = None
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened (with the schema in place) if needed."""
+        key = (os.getpid(), self._generation)
+        holder = getattr(self._local, "holder", None)
+        if holder is not None and holder.key == key:
+            return holder.conn
+        conn = self._connect()
+        holder = _ThreadConnection(conn, key)
+        with self._lock:
+            self._finalizers = [f for f in self._finalizers if f.alive]
+            self._finalizers.append(weakref.finalize(holder, _release, conn, key[0]))
+        self._local.holder = holder  # replacing an old holder releases its connection
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this process opened, in any thread."""
+        with self._lock:
+            finalizers, self._finalizers = self._finalizers, []
+            self._generation += 1
+        for finalizer in finalizers:
+            finalizer()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.filename, timeout=self.timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            self._set_journal_mode(conn)
+            for pragma in self._pragmas:
+                conn.execute(pragma)
+            if self._schema_pid != os.getpid():
+                with write_transaction(conn):
+                    for statement in SCHEMA:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._schema_pid = os.getpid()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _set_journal_mode(self, conn: sqlite3.Connection) -> None:
+        """Switch the file's journal mode, retrying while other processes hold it.
+
+        The switch needs a lock no busy handler waits for, so several processes
+        opening a new file at once can see "database is locked" here.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                current = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if current != self.journal_mode:
+                    conn.execute(f"PRAGMA journal_mode = {self.journal_mode}")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE: take the write lock first, so what is read is what is changed."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
