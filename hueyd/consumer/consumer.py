@@ -1,0 +1,334 @@
+"""The Consumer: huey's embeddable surface, and what the daemon's master supervises.
+
+``Consumer(huey, workers=4, worker_type='process').run()`` works as in huey:
+it blocks, SIGINT stops gracefully, SIGTERM at once, SIGHUP restarts. The
+daemon drives the same object without blocking: ``start()``, then from its own
+loop ``check_health``, ``request_stop``, ``interrupt``, ``kill_remaining``,
+``reopen_logs``, reading ``health`` and ``tasks_done`` for the watchdog and STATUS.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from hueyd.api import signals as S
+from hueyd.api.exceptions import ConfigurationError, TaskTimeout
+from hueyd.consumer.abandoned import WorkerLost, fail, hand_back, task_of
+from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
+from hueyd.consumer.heartbeat import Slot, make_slots
+from hueyd.consumer.role import Role
+from hueyd.consumer.runtime import Handle, get_runtime
+from hueyd.consumer.scheduler import Scheduler
+from hueyd.consumer.worker import DEFAULT_READ_TIMEOUT, Worker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.huey import Huey
+
+logger = logging.getLogger("hueyd.consumer")
+
+#: a task gets task_timeout to finish (its own TaskTimeout fires then); the master's
+#: verdict, and for process workers the SIGKILL backstop, come this much later
+TIMEOUT_GRACE = 1.0
+#: after an interrupt, how long roles get to hand their tasks back before SIGKILL
+KILL_GRACE = 3.0
+#: a role silent for less than this is never called hung
+HANG_FLOOR = 10.0
+
+
+@dataclass
+class Member:
+    """One supervised role and where it runs."""
+
+    role: Role
+    slot: Slot
+    handle: Handle | None = None
+
+
+class Consumer:
+    """Runs ``workers`` workers of ``worker_type`` plus one scheduler for ``huey``."""
+
+    def __init__(self, huey: Huey, workers: int = 1, worker_type: str = "thread",
+                 periodic: bool = True, delay: float = 0.1, max_delay: float = 10.0,
+                 backoff: float = 1.15, health_check_interval: float = 10.0,
+                 check_worker_health: bool = True, scheduler_interval: float = 1,
+                 utc: bool = True, task_timeout: float | None = None,
+                 shutdown_timeout: float | None = None,
+                 reopen_logs: Callable[[], None] | None = None,
+                 initial_delay: float | None = None, flush_locks: bool = False,
+                 extra_locks: str | None = None, periodic_minute: int | None = None) -> None:
+        if workers < 1:
+            raise ConfigurationError(f"workers must be at least 1, not {workers}")
+        if backoff <= 1:
+            raise ConfigurationError(f"backoff must be greater than 1, not {backoff}")
+        if huey.immediate:
+            logger.warning("Consumer created for a Huey in immediate mode: "
+                           "disable immediate mode before running it")
+        self.huey = huey
+        self.workers = workers
+        self.worker_type = worker_type
+        self.periodic = periodic
+        self.delay = delay if initial_delay is None else initial_delay
+        self.max_delay = max_delay
+        self.backoff = backoff
+        self.health_check_interval = float(health_check_interval)
+        self.check_worker_health = check_worker_health
+        self.scheduler_interval = min(max(scheduler_interval, 1), 60)
+        self.utc = utc
+        self.task_timeout = task_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.reopen_logs_hook = reopen_logs
+        self.runtime = get_runtime(worker_type)
+        huey.timeout_handler = self.runtime.timeout
+        self.members: list[Member] = []
+        self.stopping = False
+        self._periodic_minute = periodic_minute
+        self._dying: list[Handle] = []  # killed, replaced, not reaped yet
+        self._abandoned: list[Handle] = []  # running a handed-back task we cannot stop
+        if flush_locks or extra_locks:
+            flushed = huey.flush_locks(*(extra_locks.split(",") if extra_locks else ()))
+            if flushed:
+                logger.warning("found stale locks: %s", ", ".join(sorted(flushed)))
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Spawn the scheduler and the workers (signal handling is the caller's)."""
+        if self.huey.immediate:
+            raise ConfigurationError("the consumer cannot run a Huey in immediate mode: "
+                                     "set huey.immediate = False")
+        self._log_banner()
+        slots = make_slots(self.workers + 1, self.runtime.shared_slots)
+        if self._periodic_minute:
+            slots[0].set_mark(self._periodic_minute)
+        self.members = [Member(self._make_role(i, slots[i]), slots[i])
+                        for i in range(self.workers + 1)]
+        self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
+        if self.runtime.forks:
+            self.huey.storage.close()  # children must open their own connections
+        for member in self.members:
+            self._spawn(member)
+
+    def _log_banner(self) -> None:
+        logger.info("hueyd consumer for %s started with %d %s worker(s), PID %d",
+                    self.huey.name, self.workers, self.worker_type, os.getpid())
+        logger.info("scheduler runs every %gs; periodic tasks are %s", self.scheduler_interval,
+                    "enabled" if self.periodic else "disabled")
+        names = self.huey.task_names
+        logger.info("the following tasks are available:%s",
+                    "".join(f"\n+ {name}" for name in names) if names else " none")
+
+    def _make_role(self, index: int, slot: Slot) -> Role:
+        flag = self.runtime.stop_flag()
+        if index == 0:
+            return Scheduler(self.huey, slot, flag, self.scheduler_interval, self.periodic,
+                             self.utc, reopen_logs=self.reopen_logs_hook)
+        return Worker(self.huey, slot, flag, f"Worker-{index}", self.delay, self.max_delay,
+                      self.backoff, self.task_timeout, reopen_logs=self.reopen_logs_hook)
+
+    def _spawn(self, member: Member) -> None:
+        member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
+        member.handle = self.runtime.spawn(member.role)
+
+    def _record_error(self, signal_name: str, task: Any, *args: Any) -> None:
+        """Keep the latest task error for STATUS=, in the slot of the worker running the
+        task (this runs in that worker's thread or process: the slot's one writer)."""
+        detail = f"{type(args[0]).__name__}: {args[0]}" if args else signal_name
+        for member in self.members[1:]:
+            if member.slot.read().task_id == task.id:
+                member.slot.record_error(time.monotonic(), f"{task.name}: {detail}")
+                return
+
+    # -- supervision ---------------------------------------------------------------------
+    @property
+    def limits(self) -> Limits:
+        storage = self.huey.storage
+        idle = (getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking
+                else self.max_delay)
+        timeout = None if self.task_timeout is None else self.task_timeout + TIMEOUT_GRACE
+        return Limits(worker_hang_after=max(HANG_FLOOR, 3 * idle + 5),
+                      scheduler_hang_after=HANG_FLOOR, task_timeout=timeout)
+
+    def snapshot(self) -> list[Observation]:
+        return [Observation(m.role.name, m.handle is not None and m.handle.is_alive(),
+                            m.slot.read(), "scheduler" if i == 0 else "worker")
+                for i, m in enumerate(self.members)]
+
+    def health(self, now: float | None = None) -> list[Verdict]:
+        """Verdict per role (scheduler first); reaps exited children on the way."""
+        return judge_all(self.snapshot(), time.monotonic() if now is None else now,
+                         self.limits)
+
+    def check_health(self, now: float | None = None) -> list[Verdict]:
+        """Replace dead roles and kill+replace stuck or hung ones where the worker
+        type allows; returns the verdicts that remain (e.g. a stuck thread)."""
+        verdicts = self.health(now)
+        if self.stopping:
+            return verdicts
+        repaired = False
+        for member, verdict in zip(self.members, verdicts):
+            if verdict.state is State.HEALTHY:
+                continue
+            if verdict.state is State.DEAD or member.handle.kill():
+                self._replace(member, verdict)
+                repaired = True
+            else:
+                logger.error("%s, and a %s worker cannot be stopped", verdict.describe(),
+                             self.worker_type)
+        return self.health(now) if repaired else verdicts
+
+    def _replace(self, member: Member, verdict: Verdict) -> None:
+        handle = member.handle
+        if verdict.state is State.DEAD:
+            logger.warning("%s %s, restarting it", member.role.name, handle.describe_exit())
+        else:
+            logger.error("%s: killed, restarting it", verdict.describe())
+        message = member.slot.message() if verdict.task_id else None
+        task = task_of(self.huey, message) if message is not None else None
+        if task is not None:
+            error: Exception = (TaskTimeout(f"killed after {verdict.seconds:.0f}s")
+                                if verdict.state is State.STUCK else
+                                WorkerLost(f"{member.role.name} {handle.describe_exit()}"))
+            fail(self.huey, task, error)
+        self._dying.append(handle)
+        member.role = self._make_role(self.members.index(member), member.slot)
+        self._spawn(member)
+
+    def reap(self) -> None:
+        """Collect exited children (the master calls this on SIGCHLD): is_alive reaps."""
+        for member in self.members:
+            if member.handle is not None:
+                member.handle.is_alive()
+        self._dying = [h for h in self._dying if h.is_alive()]
+
+    @property
+    def alive(self) -> list[Handle]:
+        self._dying = [h for h in self._dying if h.is_alive()]
+        handles = [m.handle for m in self.members
+                   if m.handle is not None and m.handle not in self._abandoned]
+        return [h for h in handles if h.is_alive()] + self._dying
+
+    @property
+    def stopped(self) -> bool:
+        return not self.alive
+
+    # -- stopping ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """No new tasks: every role finishes what it is doing, then exits."""
+        self.stopping = True
+        for member in self.members:
+            member.role.stop_flag.set()
+
+    def interrupt(self) -> None:
+        """Stop running tasks now: they are handed back to the queue. A thread cannot be
+        interrupted: its task is handed back by us and the thread is no longer waited for."""
+        self.request_stop()
+        for member in self._running():
+            if not member.handle.interrupt():
+                self._abandon(member)
+
+    def kill_remaining(self) -> None:
+        """Last resort after ``interrupt``: SIGKILL what is left, hand back its task."""
+        for member in self._running():
+            if member.handle.kill():
+                self._hand_back_slot(member)
+            else:
+                self._abandon(member)
+
+    def _running(self) -> list[Member]:
+        return [m for m in self.members if m.handle is not None and m.handle.is_alive()
+                and m.handle not in self._abandoned]
+
+    def _abandon(self, member: Member) -> None:
+        if member.slot.read().task_started is not None:
+            self._hand_back_slot(member)
+            self._abandoned.append(member.handle)
+            logger.warning("%s cannot be interrupted: its task was handed back, "
+                           "the %s is left to finish", member.role.name, self.worker_type)
+
+    def _hand_back_slot(self, member: Member) -> None:
+        message = member.slot.message()
+        task = task_of(self.huey, message) if message is not None else None
+        if task is not None:
+            hand_back(self.huey, task)
+
+    def stop(self, graceful: bool = False) -> None:
+        """huey's stop: with ``graceful``, wait for running tasks (up to
+        ``shutdown_timeout``), then interrupt whatever still runs."""
+        self.request_stop()
+        if graceful:
+            logger.info("shutting down gracefully...")
+            if self._wait_stopped(self.shutdown_timeout):
+                logger.info("all workers have stopped")
+                self._disconnect()
+                return
+            logger.warning("shutdown timeout of %ss elapsed, interrupting workers",
+                           self.shutdown_timeout)
+        self.interrupt()
+        if not self._wait_stopped(KILL_GRACE):
+            self.kill_remaining()
+            self._wait_stopped(KILL_GRACE)
+        self._disconnect()
+        logger.info("consumer stopped")
+
+    def _wait_stopped(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.stopped:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _disconnect(self) -> None:
+        self.huey.disconnect_signal(self._record_error)
+
+    # -- what the master reports ---------------------------------------------------------
+    def reopen_logs(self) -> None:
+        """Forward a reopen to roles in other processes (the caller reopens its own)."""
+        for member in self.members:
+            if member.handle is not None:
+                member.handle.reopen_logs()
+
+    @property
+    def tasks_done(self) -> int:
+        return sum(m.slot.read().done for m in self.members)
+
+    @property
+    def last_error(self) -> tuple[float, str]:
+        """(monotonic time, text) of the most recent task error, or (0, '')."""
+        beats = [m.slot.read() for m in self.members]
+        latest = max(beats, key=lambda b: b.error_at, default=None)
+        return (latest.error_at, latest.error) if latest and latest.error else (0.0, "")
+
+    @property
+    def periodic_minute(self) -> int | None:
+        """The last minute the scheduler handled (carried over a restart)."""
+        mark = self.members[0].slot.read().mark if self.members else 0
+        return int(mark) if mark else None
+
+    @property
+    def worker_threads(self) -> list[tuple[Role, Handle | None]]:
+        """huey's attribute: (worker, process) per worker."""
+        return [(m.role, m.handle) for m in self.members[1:]]
+
+    # -- huey's blocking run -----------------------------------------------------------------
+    def run(self) -> None:
+        """Run until SIGINT (graceful), SIGTERM (immediate) or SIGHUP (restart)."""
+        received: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda n, _f: received.append(n))
+        self.start()
+        next_check = time.monotonic() + self.health_check_interval
+        while not received:
+            time.sleep(0.1)
+            if self.check_worker_health and time.monotonic() >= next_check:
+                self.check_health()
+                next_check = time.monotonic() + self.health_check_interval
+        self.stop(graceful=received[0] != signal.SIGTERM)
+        if received[0] == signal.SIGHUP:
+            logger.info("consumer restarting")
+            os.execv(sys.executable, sys.orig_argv)
+        logger.info("consumer exiting")

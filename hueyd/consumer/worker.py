@@ -1,0 +1,118 @@
+"""The worker role: dequeue → execute → heartbeat, one task at a time.
+
+With a blocking storage (Redis) the worker waits inside ``dequeue(timeout)``:
+no polling. Otherwise (SQLite) it polls, sleeping ``delay`` seconds after an
+empty read and multiplying the delay by ``backoff`` up to ``max_delay``
+(huey's rule); a task resets the delay.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Callable
+
+from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
+from hueyd.consumer.heartbeat import Slot
+from hueyd.consumer.role import RateLimitedLog, Role, StopFlag, WorkerInterrupted
+from hueyd.storage.base import StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.huey import Huey
+    from hueyd.api.task import Task
+
+logger = logging.getLogger("hueyd.consumer.worker")
+
+#: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
+DEFAULT_READ_TIMEOUT = 1.0
+
+
+class Worker(Role):
+    def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag, name: str = "Worker-1",
+                 delay: float = 0.1, max_delay: float = 10.0, backoff: float = 1.15,
+                 task_timeout: float | None = None,
+                 reopen_logs: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(stop_flag, reopen_logs)
+        self.huey = huey
+        self.slot = slot
+        self.name = name
+        self.initial_delay = self.delay = delay
+        self.max_delay = max_delay
+        self.backoff = backoff
+        self.task_timeout = task_timeout
+        self.clock = clock
+        self.errors = RateLimitedLog(logger)
+
+    def initialize(self) -> None:
+        self.slot.reset(self.clock())
+        self._hooks("startup hooks", self.huey.run_startup_hooks)
+
+    def shutdown(self) -> None:
+        self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
+
+    def _hooks(self, what: str, run: Callable[[], None]) -> None:
+        """Hooks may take a while: they count as a task, so silence is not a hang."""
+        self.slot.start_task(self.clock(), "", what, None)
+        try:
+            run()
+        finally:
+            self.slot.end_task(self.clock(), counted=False)
+
+    def loop(self, now: float | None = None) -> None:
+        """One iteration: stamp, take a task (or wait for one), run it."""
+        self.slot.beat(self.clock() if now is None else now)
+        self.reopen_if_asked()
+        storage = self.huey.storage
+        wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
+        try:
+            task = self.huey.dequeue(wait)
+        except StorageError as exc:
+            self.errors.error("%s cannot read the queue: %s", self.name, exc)
+            self.pause()
+            return
+        except Exception:
+            logger.exception("%s: error reading from the queue", self.name)
+            self.pause()
+            return
+        self.errors.recovered("%s reads the queue again", self.name)
+        if task is None:
+            if not storage.blocking:
+                self.pause()
+            return
+        self.delay = self.initial_delay
+        self.reopen_if_asked()  # asked while waiting in dequeue: before this task logs
+        if self.stop_flag.is_set():  # stopping: a task not started yet goes straight back
+            self.huey.requeue(task)
+            return
+        self.run(task)
+
+    def pause(self) -> None:
+        """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
+        self.delay = min(self.delay, self.max_delay)
+        self.stop_flag.wait(self.delay)
+        self.delay *= self.backoff
+
+    def run(self, task: Task) -> None:
+        """Execute one task; huey.execute stores its outcome and acks its message."""
+        if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
+            task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
+        self.busy = finished = True
+        try:
+            self.slot.start_task(self.clock(), task.id, task.name, task.message)
+            self.huey.execute(task)
+        except WorkerInterrupted:
+            self.busy = finished = False
+            hand_back(self.huey, task)
+            raise
+        except StorageError as exc:
+            self.errors.error("%s cannot store the outcome of task %s: %s", self.name,
+                              task.id, exc)
+        except Exception:
+            logger.exception("%s: unhandled error while executing task %s", self.name, task.id)
+        except BaseException as exc:  # SystemExit & co. end this worker, as in huey
+            self.busy = False
+            fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
+            raise
+        finally:
+            self.busy = False
+            self.slot.end_task(self.clock(), counted=finished)
