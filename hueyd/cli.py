@@ -1,0 +1,213 @@
+"""The ``hueyd`` command: run, check, status, dead-letter.
+
+Order matters in ``run``: the configuration is read first with nothing but the
+standard library and PyYAML loaded, because greenlet workers need gevent's
+monkey-patching before redis, anything that uses threads, or the application
+is imported. Only then are logging, the application and the master loaded.
+
+Operator mistakes (a bad option, key or value, an unimportable APP) print one
+line and exit 78, which the systemd unit keeps from restart-looping; anything
+else is a bug: logged with its traceback, exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, NoReturn, Sequence
+
+from hueyd.daemon.config import SETTINGS, Config, ConfigError, load_config
+from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE
+
+#: the settings that are options of run and check (the others are YAML-only)
+RUN_OPTIONS = [s for s in SETTINGS.values() if s.flags or s.switches]
+DEAD_LETTER_ACTIONS = ("list", "requeue", "purge")
+
+
+class UsageError(Exception):
+    """argparse's complaint, as one line (not usage + exit 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def version() -> str:
+    import hueyd
+    return hueyd.__version__
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="hueyd", description="A huey-compatible task queue consumer daemon.")
+    parser.add_argument("--version", action="version", version=f"hueyd {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run the consumer (the daemon)")
+    check = commands.add_parser("check", help="validate the configuration and import the "
+                                "app, like nginx -t")
+    for sub in (run, check):
+        add_app_arguments(sub)
+        add_setting_options(sub)
+    status = commands.add_parser("status", help="show queue, workers and dead letters")
+    add_app_arguments(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    dead = commands.add_parser("dead-letter", help="inspect or handle dead letters")
+    dead.add_argument("action", choices=DEAD_LETTER_ACTIONS)
+    add_app_arguments(dead)
+    dead.add_argument("--limit", type=int, default=None, help="at most this many")
+    return parser
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("app", nargs="?", metavar="APP", default=argparse.SUPPRESS,
+                        help="import path of the app's Huey instance, e.g. blog.main.huey")
+    parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
+
+
+def add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per flag of the setting table (consumer letters and long names)."""
+    for spec in RUN_OPTIONS:
+        if spec.flags:
+            default = "" if spec.default in (None, ()) else f" (default: {spec.default})"
+            parser.add_argument(*spec.flags, dest=spec.name, default=argparse.SUPPRESS,
+                                metavar=spec.metavar or spec.name.upper(),
+                                help=f"{spec.help}{default}")
+        for switch in spec.switches:
+            parser.add_argument(*switch.flags, dest=spec.name, action="store_const",
+                                const=switch.value, default=argparse.SUPPRESS,
+                                help=switch.help)
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    """The YAML file (if any) with the command-line options laid over it."""
+    given = vars(args)
+    overrides = {name: given[name] for name in [*SETTINGS, "app"] if name in given}
+    return load_config(args.config, overrides)
+
+
+def say(message: str) -> None:
+    """One line for the operator on stderr (with journald's error priority there)."""
+    from hueyd.daemon import logs
+    print(logs.journal_line(message) if logs.stderr_is_journal() else message,
+          file=sys.stderr, flush=True)
+
+
+def fail(error: ConfigError) -> int:
+    """Report an operator mistake: stderr, and the log file if one is set up."""
+    import logging
+
+    from hueyd.daemon import logs
+    if not logs.writes_to_stderr():
+        say(str(error))
+    if logging.getLogger().handlers:
+        logging.getLogger("hueyd").error("%s", str(error).removeprefix("hueyd: "))
+    return EX_CONFIG
+
+
+# -- commands ------------------------------------------------------------------------
+def run_command(config: Config, reread: Callable[[], Config]) -> int:
+    if config.worker_type == "greenlet":
+        patch_for_gevent()  # before logging handlers, redis or the app exist
+    if not config.daemonize:
+        return serve(config, reread)
+    from hueyd.daemon import daemonize
+    if not daemonize.already_detached(os.environ):
+        daemonize.check(config, os.environ)
+        code = daemonize.preflight(lambda: trial(config))
+        if code != EX_OK:
+            return code
+    with daemonize.detached(config):
+        return serve(config, reread)
+
+
+def patch_for_gevent() -> None:
+    try:
+        from gevent import monkey
+    except ImportError:
+        raise ConfigError(None, "worker_type", "greenlet workers need gevent (apt install "
+                          "python3-gevent, or pip install 'hueyd[gevent]')") from None
+    monkey.patch_all()
+
+
+def trial(config: Config) -> None:
+    """What a detached daemon would fail on, tried while stderr is still the terminal."""
+    from hueyd.daemon.loader import load_app
+    try:
+        open(config.log_file, "a", encoding="utf-8").close()
+    except OSError as exc:
+        raise log_file_error(config, exc) from None
+    load_app(config)
+
+
+def log_file_error(config: Config, exc: OSError) -> ConfigError:
+    key = "logging.file" if config.config_path else SETTINGS["log_file"].option
+    return ConfigError(config.config_path, key, f"cannot open {config.log_file}: "
+                       f"{exc.strerror or exc}")
+
+
+def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
+    """Run the daemon; ``reread`` loads the configuration again, as at start, on SIGHUP."""
+    import logging
+
+    from hueyd.daemon import logs, master
+    from hueyd.daemon.loader import load_app
+    try:
+        logs.setup(config.log_level, config.log_file, config.log_format)
+    except OSError as exc:
+        raise log_file_error(config, exc) from None
+    huey = load_app(config)
+    logging.getLogger("hueyd").info("hueyd %s: app %s, %d %s worker(s)%s", version(),
+                                    config.app, config.workers, config.worker_type,
+                                    f", config {config.config_path}" if config.config_path
+                                    else "")
+    return master.run(config, huey, reread)
+
+
+def check_command(config: Config) -> int:
+    from hueyd.daemon.loader import load_app
+    load_app(config)
+    source = config.config_path or "from the command line"
+    plural = "s" if config.workers != 1 else ""
+    print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "
+          f"{config.worker_type} worker{plural})")
+    return EX_OK
+
+
+def admin_command(args: argparse.Namespace, config: Config) -> int:
+    from hueyd.daemon import admin, logs
+
+    logs.setup("WARNING")
+    if args.command == "status":
+        return admin.status_command(config, as_json=args.json)
+    return admin.dead_letter_command(config, args.action, args.limit)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("a command is required: run, check, status or dead-letter "
+                             "(hueyd --help)")
+        config = config_from(args)
+        if args.command == "run":
+            return run_command(config, lambda: config_from(args))
+        if args.command == "check":
+            return check_command(config)
+        return admin_command(args, config)
+    except UsageError as exc:
+        say(f"hueyd: {exc}")
+        return EX_CONFIG
+    except ConfigError as exc:
+        return fail(exc)
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EX_SOFTWARE
+    except KeyboardInterrupt:
+        return 130
+    except BaseException:  # noqa: B036 - a bug: say so with the traceback, exit 1
+        import logging
+        if not logging.getLogger().handlers:
+            from hueyd.daemon import logs
+            logs.setup("INFO")
+        logging.getLogger("hueyd").exception("internal error")
+        return EX_SOFTWARE

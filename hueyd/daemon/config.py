@@ -1,0 +1,400 @@
+"""The daemon's settings: declared once, read from YAML and the command line.
+
+Each field of :class:`Config` is one setting, declared by :func:`setting` with
+everything about it in one place: default, kind, check, command-line flags,
+YAML key and help. ``load_config`` reads the YAML file, lays the command-line
+overrides over it and returns a frozen ``Config``; every mistake becomes a
+:class:`ConfigError` whose ``str()`` is the one line the operator sees.
+
+This module imports only the standard library and PyYAML (no ``logging``, no
+``threading``): the command line reads the configuration before it knows
+whether gevent must monkey-patch first.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import yaml
+
+#: worker types (consumer/runtime.py's WORKER_TYPES; a test keeps the two equal)
+WORKER_TYPES = ("thread", "process", "greenlet")
+#: huey accepts "gevent" for greenlet workers
+WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+#: a %-style logging field, as the logging module validates it
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+LOG_FIELD = re.compile(r"%\(\w+\)[#0+ -]*(\*|\d+)?(\.(\*|\d+))?[diouxefgcrsa%]", re.I)
+
+
+class ConfigError(Exception):
+    """A configuration mistake: ``str()`` is one line naming the file, line and key."""
+
+    def __init__(self, file: str | None, key: str | None, message: str,
+                 line: int | None = None) -> None:
+        super().__init__(file, key, message, line)
+        self.file, self.key, self.message, self.line = file, key, message, line
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.file and self.line else self.file
+        parts = [p for p in ("hueyd", where, self.key, self.message) if p]
+        return " ".join(": ".join(parts).split())  # always one line
+
+
+# -- kinds: what a value may be, in YAML and as command-line text ---------------------
+@dataclass(frozen=True)
+class Kind:
+    expected: str                     # "an integer", for the error message
+    accepts: Callable[[Any], bool]    # is this YAML value of the kind?
+    from_text: Callable[[str], Any] | None  # command-line text -> value (ValueError if not)
+    normal: Callable[[Any], Any] = lambda value: value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _number_text(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _none_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda text: None if text.strip().lower() in ("", "none", "null") else parse(text)
+
+
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+              "false": False, "no": False, "off": False, "0": False}
+
+
+def _bool_text(text: str) -> bool:
+    return BOOL_WORDS[text.strip().lower()]  # KeyError: not a boolean
+
+
+INT = Kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool), int)
+NUMBER = Kind("a number", _is_number, _number_text, float)
+OPTIONAL_NUMBER = Kind("a number or null", lambda v: v is None or _is_number(v),
+                       _none_text(_number_text), lambda v: None if v is None else float(v))
+BOOL = Kind("true or false", lambda v: isinstance(v, bool), _bool_text)
+TEXT = Kind("a string", lambda v: isinstance(v, str) and v != "", str)
+OPTIONAL_TEXT = Kind("a string or null", lambda v: v is None or (isinstance(v, str) and v != ""),
+                     _none_text(str))
+PATH_LIST = Kind("a list of directories",
+                 lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
+                                                  and all(isinstance(p, str) for p in v)),
+                 lambda text: text.split(os.pathsep),
+                 lambda v: (v,) if isinstance(v, str) else tuple(v))
+ENVIRONMENT = Kind("a mapping of variable names to values", lambda v: isinstance(v, dict),
+                   None, lambda v: {k: str(x) if _is_number(x) else x for k, x in v.items()})
+
+
+# -- checks: pure functions returning what is wrong, or None -------------------------
+Check = Callable[[Any], "str | None"]
+
+
+def at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be at least {low:g}, got {v:g}"
+
+
+def above(low: float) -> Check:
+    return lambda v: None if v > low else f"must be greater than {low:g}, got {v:g}"
+
+
+def between(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v}"
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    listed = ", ".join(choices)
+    return lambda v: None if v in choices else f"must be one of {listed}, got {v!r}"
+
+
+def environment(value: dict) -> str | None:
+    for name, text in value.items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            return f"{name!r} is not a variable name"
+        if not isinstance(text, str) or "\0" in text:
+            return f"{name}: expected a string or a number, got {_short(text)}"
+    return None
+
+
+def import_path(value: str) -> str | None:
+    ok = IMPORT_PATH.fullmatch(value)
+    return None if ok else f"expected module.attribute (e.g. blog.main.huey), got {value!r}"
+
+
+def redis_url(value: str) -> str | None:
+    ok = value.startswith(REDIS_SCHEMES)
+    return None if ok else f"must start with {', '.join(REDIS_SCHEMES)}, got {value!r}"
+
+
+def log_format(value: str) -> str | None:
+    if "%(message)" not in value:
+        return f"must contain %(message)s, got {value!r}"
+    if "%(" in LOG_FIELD.sub("", value):
+        return f"is not a valid %-style logging format: {value!r}"
+    return None
+
+
+# -- the declaration -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Switch:
+    """A command-line flag that sets its setting to ``value`` (``-n`` → periodic off)."""
+
+    flags: tuple[str, ...]
+    value: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    check: Check | None = None
+    flags: tuple[str, ...] = ()
+    switches: tuple[Switch, ...] = ()
+    yaml: str | None = None  # the YAML key ("logging.level"); None: command line only
+    metavar: str | None = None
+
+    @property
+    def command_line(self) -> str:
+        """Its flags, "-w/--workers" ("" if it has none)."""
+        return "/".join(self.flags or tuple(f for s in self.switches for f in s.flags))
+
+    @property
+    def option(self) -> str:
+        """How error messages name the setting when it came from the command line."""
+        return f"option {self.command_line}" if self.command_line else self.name
+
+    def value(self, raw: Any, file: str | None, label: str, line: int | None = None,
+              text: bool = False) -> Any:
+        """``raw`` checked and normalised; ConfigError naming ``label`` if it is wrong."""
+        given = raw
+        if text and isinstance(raw, str) and self.kind.from_text:
+            try:
+                raw = self.kind.from_text(raw)
+            except (ValueError, KeyError):
+                raw = given
+        if not self.kind.accepts(raw):
+            raise ConfigError(file, label, f"expected {self.kind.expected}, got {_short(given)}",
+                              line)
+        value = self.kind.normal(raw)
+        problem = self.check(value) if self.check and value is not None else None
+        if problem:
+            raise ConfigError(file, label, problem, line)
+        return value
+
+
+_SAME_AS_NAME = "\0"
+
+
+def setting(default: Any, kind: Kind, help: str, check: Check | None = None,
+            flags: tuple[str, ...] = (), switches: tuple[Switch, ...] = (),
+            yaml: str | None = _SAME_AS_NAME, metavar: str | None = None) -> Any:
+    """A ``Config`` field carrying its setting's declaration."""
+    spec = {"kind": kind, "help": help, "check": check, "flags": flags, "switches": switches,
+            "yaml": yaml, "metavar": metavar}
+    if default is dataclasses.MISSING:
+        return field(metadata={"setting": spec})
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"setting": spec})
+    return field(default=default, metadata={"setting": spec})
+
+
+@dataclass(frozen=True)
+class Config:
+    app: str = setting(dataclasses.MISSING, TEXT,
+                       "import path of the application's Huey instance, e.g. blog.main.huey",
+                       import_path)
+    workers: int = setting(1, INT, "number of workers", at_least(1), ("-w", "--workers"))
+    worker_type: str = setting(
+        "thread", Kind(TEXT.expected, TEXT.accepts, str,
+                       lambda v: WORKER_TYPE_ALIASES.get(v, v)),
+        "worker type: thread, process or greenlet", one_of(WORKER_TYPES),
+        ("-k", "--worker-type"))
+    periodic: bool = setting(True, BOOL, "enqueue periodic tasks", switches=(
+        Switch(("-n", "--no-periodic"), False, "do not enqueue periodic tasks"),))
+    delay: float = setting(0.1, NUMBER, "initial polling delay (seconds)", at_least(0),
+                           ("-d", "--delay"))
+    max_delay: float = setting(10.0, NUMBER, "maximum polling delay (seconds)", at_least(0),
+                               ("-m", "--max-delay"))
+    backoff: float = setting(1.15, NUMBER, "polling backoff factor", above(1),
+                             ("-b", "--backoff"))
+    health_check_interval: float = setting(
+        10.0, NUMBER, "seconds between worker health checks", above(0),
+        ("-c", "--health-check-interval"))
+    health_check: bool = setting(True, BOOL, "replace dead workers", switches=(
+        Switch(("-C", "--disable-health-check"), False, "do not replace dead workers"),))
+    scheduler_interval: int = setting(1, INT, "seconds between scheduler runs (1-60)",
+                                      between(1, 60), ("-s", "--scheduler-interval"))
+    utc: bool = setting(True, BOOL, "periodic tasks follow UTC (else local time)", switches=(
+        Switch(("-u", "--utc"), True, "periodic tasks follow UTC (default)"),
+        Switch(("-o", "--localtime"), False, "periodic tasks follow local time")))
+    shutdown_timeout: float | None = setting(
+        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on SIGINT (null: no limit)",
+        at_least(0), ("--shutdown-timeout",))
+    task_timeout: float | None = setting(
+        None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)", above(0),
+        ("--task-timeout",))
+    startup_timeout: float = setting(30.0, NUMBER, "seconds to wait for the storage at start",
+                                     above(0))
+    pythonpath: tuple[str, ...] = setting((), PATH_LIST, "directories put first on sys.path")
+    chdir: str | None = setting(None, OPTIONAL_TEXT, "working directory of the daemon")
+    environment: dict[str, str] = setting({}, ENVIRONMENT, "environment variables for the app",
+                                          environment)
+    log_level: str = setting(
+        "INFO", Kind(TEXT.expected, TEXT.accepts, str, lambda v: v.upper()),
+        "log level", one_of(LOG_LEVELS), yaml="logging.level", switches=(
+            Switch(("-v", "--verbose"), "DEBUG", "log at DEBUG level"),
+            Switch(("-q", "--quiet"), "WARNING", "log only warnings and errors")))
+    log_file: str | None = setting(None, OPTIONAL_TEXT, "log file (default: stderr)",
+                                   flags=("-l", "--logfile"), yaml="logging.file",
+                                   metavar="FILE")
+    log_format: str | None = setting(None, OPTIONAL_TEXT, "%-style log record format",
+                                     log_format, yaml="logging.format")
+    redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
+                                    redis_url)
+    sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")
+    instance: str | None = setting(None, OPTIONAL_TEXT, "name shown in STATUS (default: the "
+                                   "Huey's name)")
+    config_path: str | None = setting(None, OPTIONAL_TEXT, "the YAML file read", yaml=None)
+    daemonize: bool = setting(False, BOOL, "detach (hosts without systemd)", yaml=None,
+                              switches=(Switch(("--daemonize",), True,
+                                               "detach from the terminal (not under systemd)"),))
+    pidfile: str | None = setting(None, OPTIONAL_TEXT, "PID file written with --daemonize",
+                                  flags=("--pidfile",), yaml=None, metavar="FILE")
+
+
+def _settings() -> dict[str, Setting]:
+    table = {}
+    for f in dataclasses.fields(Config):
+        spec = dict(f.metadata["setting"])
+        if spec["yaml"] == _SAME_AS_NAME:
+            spec["yaml"] = f.name
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+            else f.default
+        table[f.name] = Setting(f.name, default=default, **spec)
+    return table
+
+
+#: field name -> Setting, in declaration order
+SETTINGS: dict[str, Setting] = _settings()
+#: YAML key -> Setting
+BY_YAML_KEY: dict[str, Setting] = {s.yaml: s for s in SETTINGS.values() if s.yaml}
+
+
+# -- reading -------------------------------------------------------------------------
+def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
+    """The configuration from ``path`` (None: none) with ``overrides`` laid over it.
+
+    ``overrides`` maps field names to values; strings are parsed as command-line
+    text (``{"workers": "4"}``), and errors name the option, not the key.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = os.path.abspath(path)
+        values.update(read_yaml(path))
+    for name, raw in overrides.items():
+        spec = SETTINGS.get(name)
+        if spec is None:
+            raise ConfigError(None, name, "unknown setting")
+        values[name] = spec.value(raw, None, spec.option, text=True)
+    if "app" not in values:
+        where = "" if path else " (give APP, e.g. blog.main.huey, or --config FILE)"
+        raise ConfigError(path, "app", "required: the import path of the application's "
+                          f"Huey instance{where}")
+    values["config_path"] = path
+    return Config(**values)
+
+
+def read_yaml(path: str) -> dict[str, Any]:
+    """The settings in the YAML file ``path``, keyed by field name, each checked."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(path, None, f"invalid YAML: {exc.problem or exc.context}",
+                          mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, None, "expected a mapping of settings (key: value) at the top "
+                          f"level, got {_kind_name(data)}", node.start_mark.line + 1)
+    values: dict[str, Any] = {}
+    for key, raw, line in _entries(path, node, data, ""):
+        if key == "logging":
+            raw = {} if raw is None else raw  # every sub-key commented out
+            if not isinstance(raw, dict):
+                raise ConfigError(path, key, "expected a mapping with level, file, format, "
+                                  f"got {_kind_name(raw)}", line)
+            sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
+            entries = list(_entries(path, sub, raw, "logging.")) if raw else []
+        else:
+            entries = [(key, raw, line)]
+        for yaml_key, value, at in entries:
+            spec = BY_YAML_KEY.get(yaml_key)
+            if spec is None:
+                raise ConfigError(path, str(yaml_key), _unknown(str(yaml_key)), at)
+            values[spec.name] = spec.value(value, path, yaml_key, at)
+    return values
+
+
+def _entries(path: str, node: yaml.Node | None, data: dict, prefix: str):
+    """(prefixed key, value, line) for each entry of a mapping, refusing duplicates."""
+    lines: dict[str, int] = {}
+    for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+        text = str(key_node.value)
+        if text in lines:
+            raise ConfigError(path, prefix + text, f"duplicate key (first on line "
+                              f"{lines[text]})", key_node.start_mark.line + 1)
+        lines[text] = key_node.start_mark.line + 1
+    for key, value in data.items():
+        yield (prefix + key if isinstance(key, str) else key), value, lines.get(str(key))
+
+
+def _unknown(key: str) -> str:
+    known = [k for k in BY_YAML_KEY if k.startswith("logging.") == key.startswith("logging.")]
+    nested = {s.name: s.yaml for s in BY_YAML_KEY.values() if s.yaml != s.name}
+    cli_only = {s.name: s for s in SETTINGS.values() if s.yaml is None and s.command_line}
+    if key in nested:
+        return f"unknown key (did you mean {nested[key]!r}?)"
+    if key in cli_only:
+        return f"not a YAML key: use the command line ({cli_only[key].command_line})"
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind_name(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)

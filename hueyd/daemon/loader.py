@@ -1,0 +1,130 @@
+"""Importing the application: its Huey instance, found by a dotted path.
+
+Prepares the process as the configuration says (working directory, sys.path,
+environment), imports ``module.attr`` (``blog.main.huey``; ``blog.main:huey``
+works too) and points the Huey at the server's own storage when the YAML says
+so. Every failure is one ``ConfigError`` line naming the import path and the
+reason; the operator never has to read a traceback to fix a typo.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+from hueyd.api.huey import Huey
+from hueyd.daemon.config import Config, ConfigError
+
+
+def load_app(config: Config) -> Huey:
+    """The application's Huey, imported as ``config`` says."""
+    prepare(config)
+    huey = import_app(config.app, config.config_path)
+    apply_storage_overrides(huey, config)
+    return huey
+
+
+def prepare(config: Config) -> None:
+    """chdir, then pythonpath (relative entries are relative to the new directory) first
+    on sys.path followed by the working directory (as huey_consumer does), then the
+    environment."""
+    if config.chdir:
+        try:
+            os.chdir(config.chdir)
+        except OSError as exc:
+            raise ConfigError(config.config_path, "chdir",
+                              f"cannot change to {config.chdir}: {exc.strerror}") from None
+    entries = []
+    for entry in config.pythonpath:
+        path = os.path.abspath(entry)
+        if not os.path.exists(path):
+            raise ConfigError(config.config_path, "pythonpath", f"{entry}: no such directory")
+        entries.append(path)
+    entries.append(os.getcwd())
+    for path in reversed(entries):
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+    os.environ.update(config.environment)
+
+
+def import_app(path: str, config_file: str | None = None) -> Huey:
+    """Import ``path`` (``package.module.attr``): the longest importable module prefix,
+    then attributes."""
+    def fail(reason: str) -> ConfigError:
+        return ConfigError(config_file, "app", f"cannot import {path}: {reason}")
+
+    module_path, sep, attrs = path.partition(":")
+    if sep:
+        candidates = [(module_path, attrs.split("."))]
+    else:
+        parts = path.split(".")
+        candidates = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+    missing = ""
+    for module_name, attributes in candidates:
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and _is_prefix(exc.name, module_name):
+                missing = missing or exc.name  # that module does not exist: try a shorter one
+                continue
+            raise fail(f"while importing {module_name}: {describe(exc)}") from None
+        except BaseException as exc:  # noqa: B036 - the app may even call sys.exit()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise fail(f"while importing {module_name}: {describe(exc)}") from None
+        for depth, attribute in enumerate(attributes):
+            if not hasattr(obj, attribute):
+                owner = ".".join([module_name, *attributes[:depth]])
+                raise fail(f"{owner} has no attribute {attribute!r}")
+            obj = getattr(obj, attribute)
+        if not isinstance(obj, Huey):
+            raise ConfigError(config_file, "app", f"{path} is {describe_object(obj)}, "
+                              "not a hueyd Huey instance")
+        return obj
+    raise fail(f"no module named {missing!r} (working directory {os.getcwd()})")
+
+
+def _is_prefix(name: str, module: str) -> bool:
+    return module == name or module.startswith(name + ".")
+
+
+def describe(exc: BaseException) -> str:
+    """``ValueError: boom (app.py, line 3)``: the exception and where it was raised."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # the innermost frame of real code (not importlib's); a SyntaxError names its own place
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<")]
+    if frames and not isinstance(exc, SyntaxError):
+        text += f" ({frames[-1].filename}, line {frames[-1].lineno})"
+    return " ".join(text.split())
+
+
+def describe_object(obj: Any) -> str:
+    kind = type(obj)
+    if kind.__module__.split(".")[0] == "huey":
+        return f"a {kind.__module__}.{kind.__qualname__} of the huey package (import it " \
+               "from hueyd instead)"
+    return f"a {kind.__module__}.{kind.__qualname__}"
+
+
+def apply_storage_overrides(huey: Huey, config: Config) -> None:
+    """``redis_url`` / ``sqlite_path`` from the YAML replace the app's own location."""
+    if config.redis_url:
+        from hueyd.storage.redis import RedisStorage
+        _replace(huey, config, "redis_url", RedisStorage, url=config.redis_url)
+    if config.sqlite_path:
+        from hueyd.storage.sqlite import SqliteStorage
+        _replace(huey, config, "sqlite_path", SqliteStorage, filename=config.sqlite_path)
+
+
+def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any) -> None:
+    if not isinstance(huey.storage, kind):
+        raise ConfigError(config.config_path, key, f"the app's Huey {huey.name!r} uses "
+                          f"{type(huey.storage).__name__}, not {kind.__name__}")
+    try:
+        huey.replace_storage(**overrides)
+    except Exception as exc:
+        raise ConfigError(config.config_path, key, describe(exc)) from None

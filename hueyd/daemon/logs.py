@@ -1,0 +1,118 @@
+"""Logging for the daemon: huey's consumer format, journald priorities, reopenable files.
+
+Under systemd, stderr is the journal stream: journald stores each line as one
+entry and reads a leading ``<N>`` as its priority. So there every line of a
+record, traceback lines included, gets the record's ``<N>`` and no timestamp
+(journald adds its own); ``journalctl -p err`` then shows whole tracebacks.
+
+A log file is opened in append mode and reopened by :func:`reopen` (SIGHUP and
+SIGUSR1 after logrotate has renamed it), in the master and in each process
+worker: the consumer is given ``reopen`` as its ``reopen_logs``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
+#: journald timestamps each entry itself
+JOURNAL_FORMAT = "%(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
+#: syslog priorities (sd-daemon.h), from the most severe level down
+PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
+              (logging.INFO, 6))
+DEBUG_PRIORITY = 7
+
+
+def priority(levelno: int) -> int:
+    """The syslog priority of a logging level (custom levels round down)."""
+    return next((prio for level, prio in PRIORITIES if levelno >= level), DEBUG_PRIORITY)
+
+
+def stderr_is_journal(environ: dict[str, str] | None = None) -> bool:
+    """True when fd 2 is the stream systemd connected to journald.
+
+    Being set is not enough: ``$JOURNAL_STREAM`` is inherited by anything the
+    service starts, even with stderr redirected, so compare device and inode.
+    """
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        st = os.fstat(2)
+        return (int(device), int(inode)) == (st.st_dev, st.st_ino)
+    except (ValueError, OSError):
+        return False
+
+
+def journal_line(text: str, levelno: int = logging.ERROR) -> str:
+    """``text`` with every line prefixed by the ``<N>`` of ``levelno``."""
+    prefix = f"<{priority(levelno)}>"
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+class JournalFormatter(logging.Formatter):
+    """Prefixes each line of the formatted record, traceback included, with ``<N>``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return journal_line(super().format(record), record.levelno)
+
+
+class ReopenableFileHandler(logging.FileHandler):
+    """A log file that can be closed and opened again at the same path (logrotate)."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename, mode="a", encoding="utf-8")
+
+    def reopen(self) -> None:
+        self.acquire()
+        try:
+            if self.stream is not None:
+                self.stream.flush()
+                self.stream.close()
+            self.stream = self._open()
+        finally:
+            self.release()
+
+
+class OwnStreamHandler(logging.StreamHandler):
+    """stderr, told apart from handlers that others (pytest, the app) installed."""
+
+
+OWN_HANDLERS = (ReopenableFileHandler, OwnStreamHandler)
+
+
+def setup(level: str | int, logfile: str | None = None, fmt: str | None = None) -> None:
+    """Route every logger through one handler of ours: ``logfile`` or stderr.
+
+    Calling it again replaces the handler it installed before (and only that):
+    OSError if ``logfile`` cannot be opened, ValueError for a bad ``fmt``.
+    """
+    handler: logging.Handler
+    if logfile:
+        handler = ReopenableFileHandler(logfile)
+        formatter = logging.Formatter(fmt or FORMAT)
+    else:
+        handler = OwnStreamHandler(sys.stderr)
+        journal = stderr_is_journal()
+        cls = JournalFormatter if journal else logging.Formatter
+        formatter = cls(fmt or (JOURNAL_FORMAT if journal else FORMAT))
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, OWN_HANDLERS)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    logging.captureWarnings(True)  # warnings get the format and the priority too
+
+
+def reopen() -> None:
+    """Reopen hueyd's log files (after a rename); stderr needs nothing."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, ReopenableFileHandler):
+            handler.reopen()
+
+
+def writes_to_stderr() -> bool:
+    """Whether our records go to stderr (else a file, or not set up)."""
+    return any(isinstance(h, OwnStreamHandler) for h in logging.getLogger().handlers)

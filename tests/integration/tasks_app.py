@@ -1,0 +1,90 @@
+"""The application the integration tests run under ``hueyd run tasksapp.huey``.
+
+Copied per test into a temporary directory as ``tasksapp.py``; the test process
+loads the same file to enqueue tasks and read results. Everything comes from
+the environment: HUEYD_TEST_STORAGE (a redis:// URL or an SQLite file),
+HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
+"""
+import os
+import signal
+import time
+
+import appversion  # rewritten by the SIGHUP test: loaded once, in the master
+
+from hueyd import RedisHuey, SqliteHuey, crontab
+
+STORAGE = os.environ["HUEYD_TEST_STORAGE"]
+OUT = os.environ["HUEYD_TEST_OUT"]
+NAME = os.environ.get("HUEYD_TEST_NAME", "itest")
+
+if STORAGE.startswith("redis://"):
+    huey = RedisHuey(NAME, url=STORAGE)
+else:
+    huey = SqliteHuey(NAME, filename=STORAGE)
+
+
+def mark(name: str, text: str = "") -> None:
+    """Append a line to a marker file: how the tests see what ran, and when."""
+    with open(os.path.join(OUT, name), "a") as f:
+        f.write(f"{time.time()} {os.getpid()} {text}\n")
+
+
+@huey.task()
+def add(a, b):
+    return a + b
+
+
+@huey.task()
+def slow(seconds, name):
+    mark(name, "start")
+    time.sleep(seconds)
+    mark(name, "done")
+    return "finished"
+
+
+@huey.task(retries=1, retry_delay=1)
+def flaky(name):
+    mark(name)
+    if sum(1 for _ in open(os.path.join(OUT, name))) == 1:
+        raise ValueError("first attempt fails")
+    return "second attempt"
+
+
+@huey.task()
+def stamp(name):
+    mark(name)
+    return time.time()
+
+
+@huey.task()
+def whoami():
+    """Which process runs tasks, its parent, and what it sees of systemd's variables."""
+    return {"pid": os.getpid(), "ppid": os.getppid(),
+            "env": {k: os.environ.get(k) for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                                   "WATCHDOG_PID")}}
+
+
+@huey.task()
+def end_worker():
+    """Ends the worker's loop, as huey's worker ends on SystemExit."""
+    raise SystemExit(3)
+
+
+@huey.task(retries=1)
+def hang_once(name, seconds):
+    """The first run hangs where only SIGKILL reaches it; the retry returns."""
+    mark(name)
+    if sum(1 for _ in open(os.path.join(OUT, name))) == 1:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM})
+        time.sleep(seconds)
+    return "second run"
+
+
+@huey.task()
+def version():
+    return appversion.VERSION
+
+
+@huey.periodic_task(crontab())
+def tick():
+    mark("ticks")

@@ -1,0 +1,108 @@
+"""Operator signals on a real daemon, every worker type at once (README §2).
+
+SIGINT: running tasks finish, then exit 0. SIGTERM: running tasks interrupted
+and handed back, exit 0 promptly. SIGHUP: running tasks finish, the master
+re-executes in place (same PID) and loads changed code. SIGUSR1/SIGHUP: log
+files reopened by the master and by process workers.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.integration.conftest import WORKER_TYPES
+
+FAST = ("-c", "1", "-m", "0.2", "-n")
+
+
+def start_all(make_app, hueyd_proc, kind="redis", *args):
+    """One app + daemon per worker type, all started before anything waits."""
+    started = []
+    for worker_type in WORKER_TYPES:
+        app = make_app(kind, name=worker_type)
+        started.append((worker_type, app, hueyd_proc(app, "tasksapp.huey", "-k", worker_type,
+                                                     *FAST, *args)))
+    return started
+
+
+def wait_started(app, marker: str, count: int = 1) -> None:
+    wait_for(lambda: len([m for m in app.marks(marker) if m[2] == "start"]) >= count, 15,
+             message=f"{marker} to start")
+
+
+def test_sigint_lets_running_tasks_finish_then_exits_0(make_app, hueyd_proc):
+    runs = []
+    for worker_type, app, daemon in start_all(make_app, hueyd_proc, "redis", "-w", "1"):
+        runs.append((worker_type, app, daemon, app.tasks.slow(1.5, "slow"), app.tasks.add(1, 2)))
+    for worker_type, app, daemon, *_ in runs:
+        wait_started(app, "slow")
+        daemon.signal(signal.SIGINT)
+    for worker_type, app, daemon, slow, queued in runs:
+        assert daemon.wait(15) == 0, (worker_type, daemon.output)
+        assert [m[2] for m in app.marks("slow")] == ["start", "done"], worker_type
+        assert slow.get(preserve=True) == "finished", worker_type
+        # no new task was started after SIGINT: the queued one waits for the next run
+        assert [t.name for t in app.huey.pending()] == ["add"], worker_type
+        assert daemon.children() == [], worker_type
+
+
+@pytest.mark.parametrize("kind", ["redis", "sqlite"])
+def test_sigterm_interrupts_running_tasks_and_hands_them_back(make_app, hueyd_proc, kind):
+    runs = [(t, app, daemon, app.tasks.slow(60, "slow"))
+            for t, app, daemon in start_all(make_app, hueyd_proc, kind, "-w", "2")]
+    for worker_type, app, daemon, _ in runs:
+        wait_started(app, "slow")
+    stopped = time.monotonic()
+    for worker_type, app, daemon, _ in runs:
+        daemon.signal(signal.SIGTERM)
+    for worker_type, app, daemon, slow in runs:
+        assert daemon.wait(10) == 0, (worker_type, daemon.output)
+        assert [m[2] for m in app.marks("slow")] == ["start"], worker_type  # interrupted
+        assert [t.id for t in app.huey.pending()] == [slow.id], worker_type  # back in the queue
+        assert daemon.children() == [], worker_type
+    assert time.monotonic() - stopped < 5  # promptly: nobody waited for the 60 s task
+
+
+def test_sighup_finishes_tasks_then_reexecutes_in_place_with_new_code(make_app, hueyd_proc):
+    runs = []
+    for worker_type, app, daemon in start_all(make_app, hueyd_proc, "redis", "-w", "1"):
+        assert app.tasks.version().get(blocking=True, timeout=15) == 1
+        runs.append((worker_type, app, daemon, app.tasks.slow(1.5, "slow")))
+    for worker_type, app, daemon, _ in runs:
+        wait_started(app, "slow")
+        app.set_version(2)
+        daemon.signal(signal.SIGHUP)
+    for worker_type, app, daemon, slow in runs:
+        assert slow.get(blocking=True, timeout=15) == "finished", worker_type
+        assert [m[2] for m in app.marks("slow")] == ["start", "done"], worker_type
+        daemon.wait_for_log("re-executing")
+        assert app.tasks.version().get(blocking=True, timeout=15) == 2, daemon.output
+        where = app.tasks.whoami().get(blocking=True, timeout=15)
+        master = where["ppid"] if worker_type == "process" else where["pid"]
+        assert master == daemon.pid and daemon.running(), worker_type
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGHUP])
+def test_log_files_are_reopened_by_the_master_and_process_workers(make_app, hueyd_proc,
+                                                                  tmp_path, signum):
+    app = make_app("redis")
+    log = tmp_path / "hueyd.log"
+    daemon = hueyd_proc(app, "tasksapp.huey", "-k", "process", "-w", "2", *FAST, "-l", str(log))
+    assert app.tasks.add(1, 1).get(blocking=True, timeout=15) == 2
+    wait_for(lambda: log.exists() and "executing tasksapp.add" in log.read_text(), 10,
+             message="the first log lines")
+    os.rename(log, tmp_path / "hueyd.log.1")
+    daemon.signal(signum)
+    wait_for(log.exists, 10, message="a new log file at the old path")
+    wait_for(lambda: "log files reopened" in log.read_text(), 10, message="master's line")
+    result = app.tasks.stamp("after-reopen")
+    result.get(blocking=True, timeout=15)
+    wait_for(lambda: "executing tasksapp.stamp" in log.read_text(), 10,
+             message="a process worker's line in the new file")
+    old = (tmp_path / "hueyd.log.1").read_text()
+    assert "executing tasksapp.stamp" not in old
+    assert daemon.running()

@@ -1,0 +1,295 @@
+"""The configuration: defaults, YAML + command-line merge, and every mistake as one line.
+
+The broken-config table runs the real command line (``python -m hueyd check --config F``)
+in a subprocess, as an operator or systemd would: exit 78, exactly one line on stderr
+naming the file and the key, never a traceback.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from hueyd.daemon import config as cfg
+from hueyd.daemon.config import SETTINGS, Config, ConfigError, load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "etc", "hueyd", "example.yaml")
+HUEYD = [sys.executable, "-m", "hueyd"]
+
+#: modules of the app directory the broken configs import
+APP_MODULES = {
+    "goodapp.py": "import hueyd\nhuey = hueyd.MemoryHuey('good')\nnotahuey = 42\n",
+    "sqliteapp.py": "import os, hueyd\n"
+                    "huey = hueyd.SqliteHuey('s', filename=os.path.join("
+                    "os.path.dirname(__file__), 's.db'))\n",
+    "boomapp.py": "import hueyd\n\nraise ValueError('boom at import')\n",
+    "exitapp.py": "import sys\nsys.exit(3)\n",
+    "syntaxapp.py": "huey = (\n",
+    "needsdep.py": "import nosuchdependency\nhuey = None\n",
+}
+
+GOOD = "app: goodapp.huey\n"
+#: name -> (YAML text, words the one error line must contain)
+BROKEN = {
+    "syntax error": ("app: [goodapp.huey\n", ["invalid YAML"]),
+    "tab indentation": (GOOD + "\tworkers: 2\n", ["invalid YAML"]),
+    "top level a list": ("- app\n- goodapp.huey\n", ["top level", "a list"]),
+    "top level a string": ("goodapp.huey\n", ["top level", "a string"]),
+    "empty file": ("", ["app", "required"]),
+    "missing app": ("workers: 2\n", ["app", "required"]),
+    "unknown key": (GOOD + "workrs: 2\n", ["workrs", "did you mean 'workers'"]),
+    "unknown logging key": (GOOD + "logging:\n  levl: INFO\n",
+                            ["logging.levl", "did you mean 'logging.level'"]),
+    "flat log level": (GOOD + "log_level: INFO\n", ["log_level", "'logging.level'"]),
+    "dashed key": (GOOD + "worker-type: process\n", ["worker-type", "'worker_type'"]),
+    "number key": (GOOD + "1: x\n", ["1", "unknown key"]),
+    "command-line only key": (GOOD + "daemonize: true\n", ["daemonize", "--daemonize"]),
+    "internal key": (GOOD + "config_path: /x.yaml\n", ["config_path", "unknown key"]),
+    "duplicate key": (GOOD + "app: other.huey\n", ["app", "duplicate"]),
+    "workers a word": (GOOD + "workers: many\n", ["workers", "integer"]),
+    "workers zero": (GOOD + "workers: 0\n", ["workers", "at least 1"]),
+    "workers negative": (GOOD + "workers: -1\n", ["workers", "at least 1"]),
+    "workers fractional": (GOOD + "workers: 2.5\n", ["workers", "integer"]),
+    "workers a boolean": (GOOD + "workers: true\n", ["workers", "integer"]),
+    "worker type unknown": (GOOD + "worker_type: fiber\n", ["worker_type", "fiber"]),
+    "backoff one": (GOOD + "backoff: 1\n", ["backoff", "greater than 1"]),
+    "backoff below one": (GOOD + "backoff: 0.5\n", ["backoff", "greater than 1"]),
+    "delay negative": (GOOD + "delay: -0.1\n", ["delay", "at least 0"]),
+    "delay a word": (GOOD + "delay: fast\n", ["delay", "a number"]),
+    "max delay negative": (GOOD + "max_delay: -1\n", ["max_delay", "at least 0"]),
+    "scheduler interval 0": (GOOD + "scheduler_interval: 0\n", ["scheduler_interval", "1 to 60"]),
+    "scheduler interval 61": (GOOD + "scheduler_interval: 61\n",
+                              ["scheduler_interval", "1 to 60"]),
+    "scheduler interval fractional": (GOOD + "scheduler_interval: 1.5\n",
+                                      ["scheduler_interval", "integer"]),
+    "health check interval 0": (GOOD + "health_check_interval: 0\n",
+                                ["health_check_interval", "greater than 0"]),
+    "task timeout negative": (GOOD + "task_timeout: -1\n", ["task_timeout", "greater than 0"]),
+    "task timeout zero": (GOOD + "task_timeout: 0\n", ["task_timeout", "greater than 0"]),
+    "task timeout infinite": (GOOD + "task_timeout: .inf\n", ["task_timeout", "a number"]),
+    "shutdown timeout negative": (GOOD + "shutdown_timeout: -5\n", ["shutdown_timeout"]),
+    "startup timeout zero": (GOOD + "startup_timeout: 0\n", ["startup_timeout"]),
+    "periodic a word": (GOOD + "periodic: sometimes\n", ["periodic", "true or false"]),
+    "utc a number": (GOOD + "utc: 1\n", ["utc", "true or false"]),
+    "logging not a mapping": (GOOD + "logging: loud\n", ["logging", "mapping"]),
+    "log level unknown": (GOOD + "logging:\n  level: LOUD\n", ["logging.level", "LOUD"]),
+    "log format without message": (GOOD + "logging:\n  format: '%(asctime)s'\n",
+                                   ["logging.format", "%(message)s"]),
+    "pythonpath a number": (GOOD + "pythonpath: 3\n", ["pythonpath", "list"]),
+    "pythonpath missing directory": (GOOD + "pythonpath: [/nonexistent/dir]\n",
+                                     ["pythonpath", "/nonexistent/dir"]),
+    "chdir missing directory": (GOOD + "chdir: /nonexistent/dir\n", ["chdir", "/nonexistent"]),
+    "environment a list": (GOOD + "environment: [A, B]\n", ["environment", "mapping"]),
+    "environment value a boolean": (GOOD + "environment:\n  DEBUG: yes\n",
+                                    ["environment", "DEBUG"]),
+    "environment value null": (GOOD + "environment:\n  DEBUG:\n", ["environment", "DEBUG"]),
+    "redis url not a url": (GOOD + "redis_url: localhost:6379\n", ["redis_url", "redis://"]),
+    "redis url for sqlite": ("app: sqliteapp.huey\nredis_url: redis://127.0.0.1:1/0\n",
+                             ["redis_url", "SqliteStorage"]),
+    "sqlite path for memory": (GOOD + "sqlite_path: /tmp/x.db\n",
+                               ["sqlite_path", "MemoryStorage"]),
+    "app not a path": ("app: goodapp\n", ["app", "module.attribute"]),
+    "app a number": ("app: 3\n", ["app", "a string"]),
+    "app module not found": ("app: nosuchmodule.huey\n", ["app", "nosuchmodule"]),
+    "app attribute missing": ("app: goodapp.nothing\n", ["app", "nothing"]),
+    "app not a Huey": ("app: goodapp.notahuey\n", ["goodapp.notahuey", "not a hueyd Huey"]),
+    "app raises": ("app: boomapp.huey\n", ["boomapp", "ValueError: boom at import"]),
+    "app exits": ("app: exitapp.huey\n", ["exitapp", "SystemExit"]),
+    "app syntax error": ("app: syntaxapp.huey\n", ["syntaxapp", "SyntaxError"]),
+    "app dependency missing": ("app: needsdep.huey\n", ["needsdep", "nosuchdependency"]),
+}
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("apps")
+    for name, source in APP_MODULES.items():
+        (path / name).write_text(source)
+    return path
+
+
+def check(app_dir, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": ROOT, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
+        environ.pop(name, None)
+    return subprocess.run([*HUEYD, "check", *args], cwd=app_dir, env=environ, text=True,
+                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> str:
+    lines = done.stderr.splitlines()
+    assert done.returncode == 78, (done.returncode, done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def test_the_table_has_at_least_thirty_broken_configs():
+    assert len(BROKEN) >= 30
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_broken_config_is_one_line_naming_file_and_key(app_dir, tmp_path, case):
+    text, words = BROKEN[case]
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    line = assert_one_line_error(check(app_dir, "--config", str(path)), *words)
+    assert line.startswith(f"hueyd: {path}"), line
+
+
+def test_unreadable_files(app_dir, tmp_path):
+    missing = tmp_path / "missing.yaml"
+    assert_one_line_error(check(app_dir, "--config", str(missing)), str(missing),
+                          "No such file")
+    assert_one_line_error(check(app_dir, "--config", str(tmp_path)), str(tmp_path),
+                          "cannot read")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"app: goodapp.huey\nworkers: \xff\n")
+    assert_one_line_error(check(app_dir, "--config", str(binary)), str(binary), "UTF-8")
+
+
+def test_yaml_errors_carry_the_line_number(app_dir, tmp_path):
+    path = tmp_path / "lines.yaml"
+    path.write_text("# comment\napp: goodapp.huey\n\nworkers: 0\n")
+    assert_one_line_error(check(app_dir, "--config", str(path)), f"{path}:4: workers")
+
+
+def test_check_accepts_the_example_config(tmp_path):
+    blog = os.path.join(ROOT, "examples", "blog")
+    done = check(blog, "--config", EXAMPLE, env={"BLOG_DB": str(tmp_path / "blog.db")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"hueyd: configuration {EXAMPLE} is valid "
+                                   "(app blog.main.huey, 1 thread worker)")
+
+
+def test_the_example_documents_every_yaml_key_with_its_default():
+    import yaml
+    with open(EXAMPLE) as f:
+        example = yaml.safe_load(f)
+    flat = {k: v for k, v in example.items() if k != "logging"}
+    flat.update({f"logging.{k}": v for k, v in example["logging"].items()})
+    assert set(flat) == set(cfg.BY_YAML_KEY)
+    for key, spec in cfg.BY_YAML_KEY.items():
+        if key != "app":
+            expected = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+            assert flat[key] == expected, key
+
+
+# -- in process: the merge and the values ----------------------------------------------
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "hueyd.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_defaults_are_huey_consumers():
+    config = load_config(None, {"app": "blog.main.huey"})
+    expected = dict(app="blog.main.huey", workers=1, worker_type="thread", periodic=True,
+                    delay=0.1, max_delay=10.0, backoff=1.15, health_check_interval=10.0,
+                    health_check=True, scheduler_interval=1, utc=True, shutdown_timeout=60.0,
+                    task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
+                    environment={}, log_level="INFO", log_file=None, log_format=None,
+                    redis_url=None, sqlite_path=None, instance=None, config_path=None,
+                    daemonize=False, pidfile=None)
+    assert dataclasses.asdict(config) == expected
+    assert [f.name for f in dataclasses.fields(Config)] == list(expected)
+
+
+def test_yaml_values_and_command_line_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, """\
+        app: blog.main.huey
+        workers: 4
+        worker_type: gevent
+        delay: 1
+        task_timeout: 30
+        pythonpath: /srv/blog
+        environment: {DJANGO_SETTINGS_MODULE: blog.settings, WORKERS: 4}
+        logging:
+          level: debug
+          file: /var/log/hueyd/blog.log
+        """)
+    config = load_config("hueyd.yaml", {"workers": "8", "periodic": False})
+    assert config.config_path == path  # absolute: a reload after chdir finds it
+    assert (config.workers, config.periodic) == (8, False)  # the command line wins
+    assert config.worker_type == "greenlet"  # huey's alias
+    assert isinstance(config.delay, float) and config.delay == 1.0
+    assert config.task_timeout == 30.0 and config.pythonpath == ("/srv/blog",)
+    assert config.environment == {"DJANGO_SETTINGS_MODULE": "blog.settings", "WORKERS": "4"}
+    assert (config.log_level, config.log_file) == ("DEBUG", "/var/log/hueyd/blog.log")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.workers = 2  # type: ignore[misc]
+
+
+def test_null_timeouts_and_empty_logging(tmp_path):
+    config = load_config(write(tmp_path, """\
+        app: a.b
+        shutdown_timeout: null
+        logging:
+        """), {"task_timeout": "none"})
+    assert config.shutdown_timeout is None and config.task_timeout is None
+
+
+def test_command_line_errors_name_the_option():
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"app": "a.b", "backoff": "1"})
+    assert str(caught.value) == "hueyd: option -b/--backoff: must be greater than 1, got 1"
+    with pytest.raises(ConfigError, match="option --task-timeout: expected a number or null"):
+        load_config(None, {"app": "a.b", "task_timeout": "soon"})
+
+
+def test_config_error_is_one_line_even_for_multi_line_messages():
+    error = ConfigError("/etc/hueyd/x.yaml", "app", "cannot import:\n  a\n  b", line=3)
+    assert str(error) == "hueyd: /etc/hueyd/x.yaml:3: app: cannot import: a b"
+    assert (error.file, error.key, error.line) == ("/etc/hueyd/x.yaml", "app", 3)
+
+
+@pytest.mark.parametrize("check,value,problem", [
+    (cfg.at_least(1), 1, None),
+    (cfg.at_least(1), 0, "must be at least 1, got 0"),
+    (cfg.above(1), 1.15, None),
+    (cfg.above(1), 1, "must be greater than 1, got 1"),
+    (cfg.between(1, 60), 60, None),
+    (cfg.between(1, 60), 61, "must be from 1 to 60, got 61"),
+    (cfg.one_of(("a", "b")), "c", "must be one of a, b, got 'c'"),
+    (cfg.import_path, "blog.main.huey", None),
+    (cfg.import_path, "blog.main:huey", None),
+    (cfg.import_path, "blog", "expected module.attribute (e.g. blog.main.huey), got 'blog'"),
+    (cfg.redis_url, "unix:///run/redis.sock", None),
+    (cfg.log_format, "%(levelname)s %(message)s", None),
+    (cfg.log_format, "%(message)s %(", "is not a valid %-style logging format: "
+                                       "'%(message)s %('"),
+    (cfg.environment, {"A": "1"}, None),
+    (cfg.environment, {"A=B": "1"}, "'A=B' is not a variable name"),
+])
+def test_checks(check, value, problem):
+    assert check(value) == problem
+
+
+def test_every_setting_is_declared_once_with_help():
+    for name, spec in SETTINGS.items():
+        assert spec.help, name
+    assert set(SETTINGS) == {f.name for f in dataclasses.fields(Config)}
+
+
+def test_worker_types_match_the_consumer():
+    from hueyd.consumer.runtime import WORKER_TYPES
+    assert cfg.WORKER_TYPES == WORKER_TYPES
+
+
+def test_reading_the_config_loads_neither_threading_nor_logging():
+    probe = ("import sys\nfrom hueyd.daemon.config import load_config\n"
+             "load_config(None, {'app': 'a.b', 'workers': '3'})\n"
+             "print(sorted(m for m in ('threading', 'logging', 'redis', 'gevent') "
+             "if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
