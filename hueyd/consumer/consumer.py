@@ -25,6 +25,7 @@ from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
 from hueyd.consumer.worker import DEFAULT_READ_TIMEOUT, Worker
+from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -107,6 +108,8 @@ class Consumer:
         self.members = [Member(self._make_role(i, slots[i]), slots[i])
                         for i in range(self.workers + 1)]
         self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
+        # one lease for every role: forked workers inherit the consumer id
+        self.consumer_id = self.huey.storage.start_consuming()
         if self.runtime.forks:
             self.huey.storage.close()  # children must open their own connections
         for member in self.members:
@@ -284,6 +287,19 @@ class Consumer:
 
     def _disconnect(self) -> None:
         self.huey.disconnect_signal(self._record_error)
+        self.release()
+
+    def release(self) -> None:
+        """Once the roles have exited: hand back whatever this consumer still holds
+        and drop its lease (if the storage is unreachable, the lease expires)."""
+        try:
+            count = self.huey.storage.release()
+        except StorageError as exc:
+            logger.warning("cannot hand back in-flight messages now, they return when "
+                           "this consumer's lease expires: %s", exc)
+            return
+        if count:
+            logger.info("handed %d in-flight message(s) back to the queue", count)
 
     # -- what the master reports ---------------------------------------------------------
     def reopen_logs(self) -> None:

@@ -72,6 +72,7 @@ class Scheduler(Role):
         if tick_due:
             self.next_tick = self._following_tick(now)
         try:
+            self.huey.storage.keep_alive()  # the consumer's lease; takes back dead ones' tasks
             minute = minute_of(now)
             if self.periodic and (self.last_minute is None or minute > self.last_minute):
                 self._handle_minute(minute)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.storage.leases import ConsumerLease
 
 
 class StorageError(Exception):
@@ -55,6 +58,9 @@ class Storage(abc.ABC):
 
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         self.name = name
+        #: id of the consumer whose lease holds what this storage dequeues (None: not yet
+        #: chosen; the first dequeue picks one). Forked workers inherit it.
+        self.consumer_id: str | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:
@@ -73,7 +79,9 @@ class Storage(abc.ABC):
     def dequeue(self, timeout: float = 0) -> Message | None:
         """Take the next message, waiting up to ``timeout`` seconds if ``blocking``.
 
-        The message stays owned by the caller until :meth:`ack` or :meth:`requeue`.
+        The message stays owned by the caller until :meth:`ack` or :meth:`requeue`;
+        on Redis and SQLite it is held under this storage's consumer lease, so it
+        returns to the queue if the consumer dies (at-least-once delivery).
         """
 
     def ack(self, message: Message) -> None:
@@ -82,6 +90,33 @@ class Storage(abc.ABC):
     def requeue(self, message: Message) -> None:
         """Hand an unfinished message back to the head of the queue."""
         self.enqueue(message.data)
+
+    # -- leases: at-least-once delivery --------------------------------------------
+    def start_consuming(self, consumer_id: str | None = None) -> str:
+        """Hold what this storage dequeues from now on under ``consumer_id``'s lease.
+
+        The consumer calls it once before starting (and forking) its workers, so
+        they all share one lease. No I/O: the lease is written by the first
+        :meth:`keep_alive` or dequeue. Returns the id (a new one if None).
+        """
+        from hueyd.storage.leases import new_consumer_id  # leases builds on this module
+        self.consumer_id = consumer_id or new_consumer_id()
+        return self.consumer_id
+
+    def keep_alive(self) -> None:
+        """Renew this consumer's lease and, every few seconds, hand the messages of
+        consumers whose lease ran out back to the queue. The scheduler calls it
+        each tick; :class:`StorageError` when the backend is unreachable."""
+
+    def release(self) -> int:
+        """Hand every message still held by this consumer back to the head of the
+        queue and drop its lease (graceful or immediate stop, after the workers
+        exited). Returns how many messages went back."""
+        return 0
+
+    def consumers(self) -> list[ConsumerLease]:
+        """Every consumer with a lease (alive or expired), for ``hueyd status``."""
+        return []
 
     @abc.abstractmethod
     def queue_size(self) -> int: ...
@@ -175,11 +210,13 @@ class Storage(abc.ABC):
     def dead_letter_count(self) -> int: ...
 
     @abc.abstractmethod
-    def requeue_dead_letters(self) -> int:
-        """Put every dead letter back on the queue; returns how many."""
+    def requeue_dead_letters(self, limit: int | None = None) -> int:
+        """Put the dead letters (the oldest ``limit``, or all) back on the queue;
+        returns how many."""
 
     @abc.abstractmethod
-    def purge_dead_letters(self) -> int: ...
+    def purge_dead_letters(self, limit: int | None = None) -> int:
+        """Delete the dead letters (the oldest ``limit``, or all); returns how many."""
 
     # -- everything ------------------------------------------------------------
     def flush_all(self) -> None:

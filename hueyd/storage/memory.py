@@ -66,6 +66,15 @@ class MemoryStorage(Storage):
             priority, data = self._in_flight.pop(message.receipt, (0, message.data))
             self._push(data, priority, next(self._head_seq))
 
+    def release(self) -> int:
+        """Everything dequeued and not acked goes back to the head, oldest first
+        (nothing outlives this process, so there is no lease to drop)."""
+        with self._cond:
+            held, self._in_flight = self._in_flight, {}
+            for priority, data in reversed(list(held.values())):
+                self._push(data, priority, next(self._head_seq))
+            return len(held)
+
     def queue_size(self) -> int:
         with self._cond:
             return len(self._queue)
@@ -186,14 +195,15 @@ class MemoryStorage(Storage):
         with self._cond:
             return len(self._dead)
 
-    def requeue_dead_letters(self) -> int:
+    def requeue_dead_letters(self, limit: int | None = None) -> int:
         with self._cond:
-            letters, self._dead = self._dead, []
+            letters, self._dead = self._dead[:limit], self._dead[len(self._dead[:limit]):]
             for letter in letters:
                 self._push(letter.data, 0, next(self._seq))
             return len(letters)
 
-    def purge_dead_letters(self) -> int:
+    def purge_dead_letters(self, limit: int | None = None) -> int:
         with self._cond:
-            count, self._dead = len(self._dead), []
+            count = len(self._dead[:limit])
+            del self._dead[:count]
             return count

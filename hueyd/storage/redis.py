@@ -3,12 +3,15 @@ RedisExpireStorage (results expire) and PriorityRedisExpireStorage.
 
 All keys of a storage are ``hueyd:{<name>}:<part>`` (see
 :class:`~hueyd.storage.redis_scripts.RedisKeys`): queue, schedule (sorted set
-scored by due time), kv (hash), dead (list). Workers wait inside
-``dequeue(timeout)`` with BRPOP / BZPOPMIN: no polling.
+scored by due time), kv (hash), dead (list), and the consumers' leases and
+in-flight lists (:mod:`hueyd.storage.redis_leases`).
 
-A message's receipt is its raw queue entry (:class:`InFlight`), so moving
-dequeued messages to an in-flight list with a lease later changes ``dequeue``,
-``ack`` and ``requeue`` only. Needs Redis >= 6.0 (fractional blocking timeouts).
+At-least-once delivery: ``dequeue`` moves a message atomically into its
+consumer's in-flight list (BLMOVE; a script for the priority queue), ``ack``
+removes it (one round trip), and a consumer that dies leaves it there until a
+live consumer's recovery pushes it back to the queue. Workers wait inside
+``dequeue(timeout)`` on the server: no polling. The receipt
+(:class:`InFlight`) is the in-flight entry. Needs Redis >= 6.2 (BLMOVE).
 """
 from __future__ import annotations
 
@@ -18,9 +21,12 @@ from typing import Any, NamedTuple
 
 import redis
 
+from hueyd.storage import redis_lease_scripts as lease_lua
 from hueyd.storage import redis_scripts as lua
 from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis_leases import RedisLeases
 from hueyd.storage.redis_values import ExpiringValues, HashValues
 
 #: how many schedule entries one script call moves; each batch is atomic
@@ -28,14 +34,19 @@ SCHEDULE_BATCH = 1000
 
 
 class InFlight(NamedTuple):
-    """Receipt of a Redis message: the entry as it sat in the queue, and its priority."""
+    """Receipt of a Redis message: its entry in the in-flight list, and its priority."""
 
     entry: bytes
     priority: float = 0
 
 
-class RedisStorage(HashValues, Storage):
-    """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored."""
+class RedisStorage(RedisLeases, HashValues, Storage):
+    """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored.
+
+    ``lease_timeout``: seconds a consumer that stopped renewing keeps its
+    in-flight messages; ``max_deliveries``: how many times a message may go down
+    with its consumer before it is set aside as a dead letter.
+    """
 
     priority = False  # huey's flag: PriorityRedisStorage orders by priority
     push_lua = lua.LIST_PUSH
@@ -44,6 +55,8 @@ class RedisStorage(HashValues, Storage):
                  connection_pool: redis.ConnectionPool | None = None, url: str | None = None,
                  client_name: str | None = None, notify_result: bool = False,
                  notify_result_ttl: float = 60, clean_name: bool = True,
+                 lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+                 max_deliveries: int = DEFAULT_MAX_DELIVERIES,
                  **connection_params: Any) -> None:
         # notify_result, notify_result_ttl and clean_name are huey's, accepted so an
         # app ports unchanged: results are polled and keys are hueyd's own.
@@ -61,7 +74,10 @@ class RedisStorage(HashValues, Storage):
         self._move_due = script(lua.queue_script(self.push_lua, lua.MOVE_DUE))
         self._requeue_dead = script(lua.queue_script(self.push_lua, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
+        self._push_head = script(lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
         self._init_values()
+        self._init_leases(lease_timeout, max_deliveries)
+        self._init_redis_leases()
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -73,26 +89,39 @@ class RedisStorage(HashValues, Storage):
     def ping(self) -> None:
         self.conn.ping()
 
-    # -- queue: LPUSH at the tail, BRPOP/RPOP from the head --------------------
+    # -- queue: LPUSH at the tail, taken from the head (right) into the in-flight list --
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self.conn.lpush(self.keys.queue, data)
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
+        self._ensure_lease()
+        held = self.in_flight_key
         if self.blocking and timeout and timeout > 0:
-            popped = self.conn.brpop([self.keys.queue], block_seconds(timeout, self.pool))
-            entry = popped[1] if popped else None
+            entry = self.conn.blmove(self.keys.queue, held, block_seconds(timeout, self.pool),
+                                     "RIGHT", "LEFT")
         else:
-            entry = self.conn.rpop(self.keys.queue)
+            entry = self.conn.lmove(self.keys.queue, held, "RIGHT", "LEFT")
         return None if entry is None else Message(entry, InFlight(entry))
 
+    @translate_errors
     def ack(self, message: Message) -> None:
-        """Nothing to forget yet: a dequeued message has already left Redis."""
+        """Drop the message from the in-flight list: one round trip (a script, so a
+        pipeline can carry it along with the result write)."""
+        if isinstance(message.receipt, InFlight):
+            self._ack_script(keys=[self.in_flight_key, self.keys.deliveries],
+                             args=[message.receipt.entry])
 
     @translate_errors
     def requeue(self, message: Message) -> None:
-        self.conn.rpush(self.keys.queue, message.data)
+        """Back to the head of the queue, if it is still ours: a message already
+        acked, or taken back by a recovery, is not queued twice."""
+        if isinstance(message.receipt, InFlight):
+            self._requeue_script(keys=[*self.keys.queue_keys(), self.in_flight_key],
+                                 args=[message.receipt.entry])
+        else:
+            self._push_head(keys=self.keys.queue_keys(), args=[message.data, 0])
 
     @translate_errors
     def queue_size(self) -> int:
@@ -105,7 +134,8 @@ class RedisStorage(HashValues, Storage):
 
     @translate_errors
     def flush_queue(self) -> None:
-        self.conn.delete(self.keys.queue)
+        self.conn.delete(self.keys.queue, self.keys.wake)
+        self._flush_in_flight()
 
     # -- schedule ----------------------------------------------------------------
     @translate_errors
@@ -166,12 +196,13 @@ class RedisStorage(HashValues, Storage):
         return self.conn.llen(self.keys.dead)
 
     @translate_errors
-    def requeue_dead_letters(self) -> int:
-        return self._requeue_dead(keys=[*self.keys.queue_keys(), self.keys.dead])
+    def requeue_dead_letters(self, limit: int | None = None) -> int:
+        return self._requeue_dead(keys=[*self.keys.queue_keys(), self.keys.dead],
+                                  args=[limit or 0])
 
     @translate_errors
-    def purge_dead_letters(self) -> int:
-        return self._purge_dead(keys=[self.keys.dead])
+    def purge_dead_letters(self, limit: int | None = None) -> int:
+        return self._purge_dead(keys=[self.keys.dead], args=[limit or 0])
 
 
 class PriorityRedisStorage(RedisStorage):
@@ -183,8 +214,8 @@ class PriorityRedisStorage(RedisStorage):
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self._enqueue = self.conn.register_script(lua.queue_script(self.push_lua, lua.ENQUEUE))
-        self._requeue = self.conn.register_script(
-            lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
+        self._take = self.conn.register_script(
+            lua.queue_script(self.push_lua, lease_lua.PRIORITY_TAKE))
 
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
@@ -192,20 +223,18 @@ class PriorityRedisStorage(RedisStorage):
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        if self.blocking and timeout and timeout > 0:
-            popped = self.conn.bzpopmin([self.keys.queue], block_seconds(timeout, self.pool))
-            entry, score = (popped[1], popped[2]) if popped else (None, 0)
-        else:
-            popped = self.conn.zpopmin(self.keys.queue, 1)
-            entry, score = popped[0] if popped else (None, 0)
+        """Take the best message with a script; when there is none, wait for a wake-up
+        token (BLPOP) and try once more. A spurious wake-up returns None."""
+        self._ensure_lease()
+        keys = [*self.keys.queue_keys(), self.in_flight_key]
+        entry = self._take(keys=keys)
+        if entry is None and self.blocking and timeout and timeout > 0:
+            if self.conn.blpop([self.keys.wake], block_seconds(timeout, self.pool)):
+                entry = self._take(keys=keys)
         if entry is None:
             return None
-        return Message(entry[lua.PRIORITY_PREFIX_LEN:], InFlight(entry, -score or 0))
-
-    @translate_errors
-    def requeue(self, message: Message) -> None:
-        priority = message.receipt.priority if isinstance(message.receipt, InFlight) else 0
-        self._requeue(keys=self.keys.queue_keys(), args=[message.data, repr(priority)])
+        score, member = entry.split(b":", 1)
+        return Message(member[lua.PRIORITY_PREFIX_LEN:], InFlight(entry, -float(score) or 0))
 
     @translate_errors
     def queue_size(self) -> int:

@@ -13,7 +13,16 @@ Encodings shared with :mod:`hueyd.storage.redis`:
 * priority-queue member: 14 hex digits of order + data (score = -priority).
   Order ``2**52 + n`` (``n`` from INCR) keeps FIFO within a priority;
   ``2**52 - n`` puts a requeued message ahead of every waiting one;
-* dead letter: one JSON header line (id, ts, reason), ``\\n``, then data.
+* dead letter: one JSON header line (id, ts, reason), ``\\n``, then data;
+* in-flight entry (see :mod:`hueyd.storage.redis_lease_scripts`): the queue
+  entry itself (list queue) or ``b"<score>:" + member`` (priority queue), so
+  it can go back with its priority.
+
+The priority queue has a companion list of wake-up tokens (``queue-wake``):
+every push adds one, a waiting worker blocks on it with BLPOP and then takes
+the best message with a script. Blocking commands cannot run inside a script,
+and a BZPOPMIN would take the message out of Redis before it is recorded as
+in flight; a token lost with a crashed worker loses nothing.
 """
 from __future__ import annotations
 
@@ -31,16 +40,29 @@ class RedisKeys:
     queue: str
     tail_seq: str
     head_seq: str
+    wake: str
     schedule: str
     values: str
     dead: str
+    #: sorted set: consumer id -> lease expiry (server time)
+    consumers: str
+    #: hash: consumer id -> JSON card (host, pid, started, ...)
+    cards: str
+    #: hash: sha1 of a message -> deliveries that ended with its consumer's death
+    deliveries: str
 
     @classmethod
     def for_name(cls, name: str) -> RedisKeys:
         prefix = f"hueyd:{{{name}}}"
         return cls(prefix, queue=f"{prefix}:queue", tail_seq=f"{prefix}:queue-tail-seq",
-                   head_seq=f"{prefix}:queue-head-seq", schedule=f"{prefix}:schedule",
-                   values=f"{prefix}:kv", dead=f"{prefix}:dead")
+                   head_seq=f"{prefix}:queue-head-seq", wake=f"{prefix}:queue-wake",
+                   schedule=f"{prefix}:schedule", values=f"{prefix}:kv", dead=f"{prefix}:dead",
+                   consumers=f"{prefix}:consumers", cards=f"{prefix}:consumer-cards",
+                   deliveries=f"{prefix}:deliveries")
+
+    def in_flight(self, consumer_id: str) -> str:
+        """List of the messages one consumer holds."""
+        return f"{self.prefix}:inflight:{consumer_id}"
 
     def value(self, key: str) -> str:
         """String key of one value kept outside the ``kv`` hash."""
@@ -57,11 +79,11 @@ class RedisKeys:
         return escaped + "*"
 
     def queue_keys(self) -> list[str]:
-        """The keys every pushing script takes first: KEYS[1..3]."""
-        return [self.queue, self.tail_seq, self.head_seq]
+        """The keys every pushing script takes first: KEYS[1..4]."""
+        return [self.queue, self.tail_seq, self.head_seq, self.wake]
 
 
-# -- how a message is pushed, per queue type (defines ``push`` and ``push_head``) --
+# -- per queue type: ``push``, ``push_head`` and ``from_in_flight`` (entry -> data, priority) --
 
 LIST_PUSH = """
 local function push(data, priority)
@@ -70,16 +92,33 @@ end
 local function push_head(data, priority)
   redis.call('RPUSH', KEYS[1], data)
 end
+local function from_in_flight(entry)
+  return entry, 0
+end
 """
 
+# wake(): one token per push, never more tokens than queued messages
 PRIORITY_PUSH = """
+local function wake()
+  redis.call('LPUSH', KEYS[4], 1)
+  local size = redis.call('ZCARD', KEYS[1])
+  if redis.call('LLEN', KEYS[4]) > size then
+    redis.call('LTRIM', KEYS[4], 0, size - 1)
+  end
+end
 local function push(data, priority)
   local n = redis.call('INCR', KEYS[2])
   redis.call('ZADD', KEYS[1], -priority, string.format('%014x', 4503599627370496 + n) .. data)
+  wake()
 end
 local function push_head(data, priority)
   local n = redis.call('INCR', KEYS[3])
   redis.call('ZADD', KEYS[1], -priority, string.format('%014x', 4503599627370496 - n) .. data)
+  wake()
+end
+local function from_in_flight(entry)
+  local sep = string.find(entry, ':', 1, true)
+  return string.sub(entry, sep + 15), -tonumber(string.sub(entry, 1, sep - 1))
 end
 """
 
@@ -108,9 +147,9 @@ return due
 
 # KEYS: queue keys, schedule; ARGV: timestamp, batch size. Returns how many moved.
 MOVE_DUE = SPLIT_SCHEDULED + """
-local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 if #due > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, #due - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, #due - 1)
   for _, member in ipairs(due) do
     local data, priority = split(member)
     push(data, priority)
@@ -119,20 +158,25 @@ end
 return #due
 """
 
-# KEYS: queue keys, dead-letter list. Returns how many were requeued.
+# KEYS: queue keys, dead-letter list; ARGV: how many (0 = all). Returns how many
+# were requeued, oldest first.
 REQUEUE_DEAD = """
-local letters = redis.call('LRANGE', KEYS[4], 0, -1)
+local letters = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1)
 for _, letter in ipairs(letters) do
   push(string.sub(letter, string.find(letter, '\\n', 1, true) + 1), 0)
 end
-redis.call('DEL', KEYS[4])
+redis.call('LTRIM', KEYS[5], #letters, -1)
 return #letters
 """
 
-# KEYS: list of dead letters. Returns how many were purged.
+# KEYS: list of dead letters; ARGV: how many (0 = all). Returns how many were purged.
 PURGE_DEAD = """
 local count = redis.call('LLEN', KEYS[1])
-redis.call('DEL', KEYS[1])
+local limit = tonumber(ARGV[1])
+if limit > 0 and limit < count then
+  count = limit
+end
+redis.call('LTRIM', KEYS[1], count, -1)
 return count
 """
 

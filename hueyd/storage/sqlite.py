@@ -3,9 +3,11 @@
 Several storages (names) can share a file: every row carries its ``name``.
 Each write that reads first runs in ``BEGIN IMMEDIATE``, so two processes never
 claim the same message or move the same schedule entry. ``dequeue`` claims a
-row (it stays, marked, until ``ack``), so ``requeue`` and, later, leases on
-claimed rows need no new tables. SQLite cannot block on a server:
-``blocking = False`` and the consumer polls with delay/backoff.
+row for its consumer (it stays, marked, until ``ack``); the consumer's lease
+(:mod:`hueyd.storage.sqlite_leases`) decides when a claim of a dead consumer
+goes back to the queue: at-least-once delivery within one machine. SQLite
+cannot block on a server: ``blocking = False`` and the consumer polls with
+delay/backoff.
 """
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.sqlite_db import Connections, translate_errors, write_transaction
+from hueyd.storage.sqlite_leases import HEAD_ID, SqliteLeases
 
 #: keys per ``IN (...)`` in peek_many (under every SQLite build's variable limit)
 PEEK_CHUNK = 500
 
+#: the oldest dead letters of a name; parameters: name, limit (-1 = all)
+OLDEST_DEAD = "name = ? ORDER BY id LIMIT ?"
 #: a kv row is visible while it has no expiry or has not reached it
 LIVE = "(expires IS NULL OR expires > ?)"
 
@@ -27,21 +33,22 @@ LIVE = "(expires IS NULL OR expires > ?)"
 # an id below every other, so it runs next within its priority).
 NEXT_WAITING = """SELECT id FROM hueyd_queue WHERE name = ? AND claim IS NULL
                   ORDER BY priority DESC, id LIMIT 1"""
-CLAIM_NEXT = f"""UPDATE hueyd_queue SET claim = ?, claimed_at = ?
+CLAIM_NEXT = f"""UPDATE hueyd_queue SET claim = ?, claimed_at = ?, consumer = ?
                  WHERE id = ({NEXT_WAITING}) RETURNING id, data"""
-HEAD_ID = "(SELECT coalesce(min(id), 1) - 1 FROM hueyd_queue)"
 
 
-class SqliteStorage(Storage):
+class SqliteStorage(SqliteLeases, Storage):
     """huey's SqliteStorage arguments. ``strict_fifo`` is accepted for compatibility:
-    order is always strict FIFO within a priority."""
+    order is always strict FIFO within a priority. ``lease_timeout`` and
+    ``max_deliveries`` as for :class:`~hueyd.storage.redis.RedisStorage`."""
 
     blocking = False
     priority = True
 
     def __init__(self, name: str = "huey", filename: str = "huey.db", cache_mb: int = 8,
                  fsync: bool = False, journal_mode: str = "wal", timeout: float = 5,
-                 strict_fifo: bool = False) -> None:
+                 strict_fifo: bool = False, lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+                 max_deliveries: int = DEFAULT_MAX_DELIVERIES) -> None:
         super().__init__(name)
         self.filename = filename
         self.strict_fifo = strict_fifo
@@ -49,6 +56,7 @@ class SqliteStorage(Storage):
         self._db = Connections(filename, timeout, journal_mode,
                                synchronous="FULL" if fsync else "NORMAL",
                                cache_kib=int(cache_mb * 1024))
+        self._init_leases(lease_timeout, max_deliveries)
 
     def _sql(self, query: str, *params: Any) -> list[tuple]:
         return self._db.get().execute(query, params).fetchall()
@@ -75,9 +83,11 @@ class SqliteStorage(Storage):
     def dequeue(self, timeout: float = 0) -> Message | None:
         if not self._sql(NEXT_WAITING, self.name):
             return None  # idle pollers never take the write lock
+        self._ensure_lease()
         claim = secrets.randbits(62)
         with write_transaction(self._db.get()) as conn:
-            row = conn.execute(CLAIM_NEXT, (claim, time.time(), self.name)).fetchone()
+            row = conn.execute(CLAIM_NEXT, (claim, time.time(), self.consumer_id,
+                                            self.name)).fetchone()
         if row is None:
             return None
         return Message(row[1], (row[0], claim))
@@ -99,8 +109,8 @@ class SqliteStorage(Storage):
                       self.name, message.data)
             return
         row_id, claim = message.receipt
-        self._sql(f"""UPDATE hueyd_queue SET id = {HEAD_ID}, claim = NULL, claimed_at = NULL
-                      WHERE id = ? AND claim = ?""", row_id, claim)
+        self._sql(f"""UPDATE hueyd_queue SET id = {HEAD_ID}, claim = NULL, claimed_at = NULL,
+                      consumer = NULL WHERE id = ? AND claim = ?""", row_id, claim)
 
     @translate_errors
     def queue_size(self) -> int:
@@ -235,17 +245,19 @@ class SqliteStorage(Storage):
                          self.name)[0][0]
 
     @translate_errors
-    def requeue_dead_letters(self) -> int:
+    def requeue_dead_letters(self, limit: int | None = None) -> int:
         with write_transaction(self._db.get()) as conn:
-            moved = conn.execute("""INSERT INTO hueyd_queue (name, data)
-                SELECT name, data FROM hueyd_dead_letter WHERE name = ? ORDER BY id""",
-                                 (self.name,)).rowcount
-            conn.execute("DELETE FROM hueyd_dead_letter WHERE name = ?", (self.name,))
+            moved = conn.execute(f"""INSERT INTO hueyd_queue (name, data)
+                SELECT name, data FROM hueyd_dead_letter WHERE {OLDEST_DEAD}""",
+                                 (self.name, limit or -1)).rowcount
+            conn.execute(f"DELETE FROM hueyd_dead_letter WHERE id IN (SELECT id "
+                         f"FROM hueyd_dead_letter WHERE {OLDEST_DEAD})", (self.name, limit or -1))
         return moved
 
     @translate_errors
-    def purge_dead_letters(self) -> int:
-        return self._count("DELETE FROM hueyd_dead_letter WHERE name = ?", self.name)
+    def purge_dead_letters(self, limit: int | None = None) -> int:
+        return self._count(f"DELETE FROM hueyd_dead_letter WHERE id IN (SELECT id "
+                           f"FROM hueyd_dead_letter WHERE {OLDEST_DEAD})", self.name, limit or -1)
 
 
 def _live(expires: float | None) -> bool:

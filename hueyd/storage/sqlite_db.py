@@ -27,17 +27,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
 
-#: bumped when a table changes shape (e.g. leases on claimed queue rows)
-SCHEMA_VERSION = 1
+#: bumped when a table changes shape (2: consumer leases on claimed queue rows)
+SCHEMA_VERSION = 2
 
 SCHEMA = (
-    # claim: token of the dequeue that holds the row (NULL = waiting). A claimed
-    # row stays until ack; a lease column can join it without a migration of callers.
+    # claim: token of the dequeue that holds the row (NULL = waiting); consumer: whose
+    # lease covers the claim; deliveries: claims that ended with their consumer's death.
     """CREATE TABLE IF NOT EXISTS hueyd_queue (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
-        priority NUMERIC NOT NULL DEFAULT 0, claim INTEGER, claimed_at REAL)""",
+        priority NUMERIC NOT NULL DEFAULT 0, claim INTEGER, claimed_at REAL,
+        consumer TEXT, deliveries INTEGER NOT NULL DEFAULT 0)""",
     """CREATE INDEX IF NOT EXISTS hueyd_queue_next
         ON hueyd_queue (name, priority DESC, id) WHERE claim IS NULL""",
+    # one lease per consumer (renewed by its heartbeat) covers all the rows it claimed
+    """CREATE TABLE IF NOT EXISTS hueyd_consumer (
+        name TEXT NOT NULL, id TEXT NOT NULL, expires REAL NOT NULL, card TEXT NOT NULL,
+        PRIMARY KEY (name, id)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS hueyd_schedule (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
         ts REAL NOT NULL, priority NUMERIC NOT NULL DEFAULT 0)""",
@@ -49,6 +54,16 @@ SCHEMA = (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
         reason TEXT NOT NULL, ts REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS hueyd_dead_letter_name ON hueyd_dead_letter (name, id)",
+)
+
+#: columns added since version 1, for files created by an older hueyd
+ADDED_COLUMNS = (("hueyd_queue", "consumer", "TEXT"),
+                 ("hueyd_queue", "deliveries", "INTEGER NOT NULL DEFAULT 0"))
+
+#: statements that need the added columns
+LATE_SCHEMA = (
+    """CREATE INDEX IF NOT EXISTS hueyd_queue_claimed
+        ON hueyd_queue (name, consumer) WHERE claim IS NOT NULL""",
 )
 
 #: connections a forked child inherited: referenced forever so they are never finalized
@@ -143,6 +158,9 @@ class Connections:
                 with write_transaction(conn):
                     for statement in SCHEMA:
                         conn.execute(statement)
+                    add_missing_columns(conn)
+                    for statement in LATE_SCHEMA:
+                        conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._schema_pid = os.getpid()
         except BaseException:
@@ -167,6 +185,14 @@ class Connections:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a table made by an older version up to date (ALTER TABLE ADD COLUMN)."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @contextmanager

@@ -121,7 +121,8 @@ def test_blocking_dequeue_waits_on_the_server(storage, client):
     thread = threading.Thread(target=lambda: got.append(storage.dequeue(timeout=5)))
     thread.start()
     wait_for(lambda: client.info("clients")["blocked_clients"] == 1, 5,
-             message="BRPOP to block")
+             message="BLMOVE to block")
+    assert any(c.get("cmd") == "blmove" for c in client.client_list())
     assert storage.queue_size() == 0 and not got
     client.lpush("hueyd:{app}:queue", b"raw")
     thread.join(5)
@@ -149,16 +150,32 @@ def test_wait_is_kept_under_the_socket_timeout(redis_url):
     assert time.monotonic() - started < 0.4
 
 
-def test_priority_blocking_dequeue_uses_bzpopmin(redis_url, client):
+def test_priority_blocking_dequeue_waits_for_a_wake_up_token(redis_url, client):
+    """The priority queue blocks on its token list (BLPOP), never on BZPOPMIN: a
+    message popped by BZPOPMIN would be out of Redis before it is in flight."""
     s = PriorityRedisStorage("pb", url=redis_url)
     got = []
     thread = threading.Thread(target=lambda: got.append(s.dequeue(timeout=5)))
     thread.start()
-    wait_for(lambda: any(c.get("cmd") == "bzpopmin" for c in client.client_list()), 5,
-             message="BZPOPMIN to block")
+    wait_for(lambda: any(c.get("cmd") == "blpop" for c in client.client_list()), 5,
+             message="BLPOP to block")
     s.enqueue(b"now", 3)
     thread.join(5)
     assert got and got[0].data == b"now"
+    assert client.lrange(s.in_flight_key, 0, -1) == [got[0].receipt.entry]
+    assert client.exists("hueyd:{pb}:queue-wake") == 0  # queue empty: no token left over
+
+
+def test_wake_up_tokens_never_outnumber_queued_messages(redis_url, client):
+    s = PriorityRedisStorage("tok", url=redis_url)
+    for i in range(50):
+        s.enqueue(b"m%d" % i, i % 3)
+    assert client.llen("hueyd:{tok}:queue-wake") == 50
+    for _ in range(20):
+        s.ack(s.dequeue())
+    assert client.llen("hueyd:{tok}:queue-wake") <= 30
+    s.flush_queue()
+    assert client.exists("hueyd:{tok}:queue-wake") == 0
 
 
 def test_requeue_without_receipt_goes_to_the_head(redis_url):
