@@ -9,6 +9,7 @@ reason; the operator never has to read a traceback to fix a typo.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -111,7 +112,12 @@ def describe_object(obj: Any) -> str:
 
 
 def apply_storage_overrides(huey: Huey, config: Config) -> None:
-    """``redis_url`` / ``sqlite_path`` from the YAML replace the app's own location."""
+    """``redis_url`` / ``sqlite_path`` from the YAML say where this server keeps the
+    queue: the app's own location, or even its kind of storage, is replaced, so one
+    code base runs on a developer's SQLite file and on the server's Redis."""
+    if config.redis_url and config.sqlite_path:
+        raise ConfigError(config.config_path, "sqlite_path",
+                          "give redis_url or sqlite_path, not both")
     if config.redis_url:
         from hueyd.storage.redis import RedisStorage
         _replace(huey, config, "redis_url", RedisStorage, url=config.redis_url)
@@ -121,9 +127,10 @@ def apply_storage_overrides(huey: Huey, config: Config) -> None:
 
 
 def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any) -> None:
-    if not isinstance(huey.storage, kind):
-        raise ConfigError(config.config_path, key, f"the app's Huey {huey.name!r} uses "
-                          f"{type(huey.storage).__name__}, not {kind.__name__}")
+    if not isinstance(huey.storage, kind):  # another kind of storage: keep only the name
+        logging.getLogger("hueyd").info("%s: the app's %s is replaced by a %s", key,
+                                        type(huey.storage).__name__, kind.__name__)
+        huey.storage_class, huey.storage_kwargs = kind, {}
     try:
         huey.replace_storage(**overrides)
     except Exception as exc:

@@ -89,10 +89,8 @@ BROKEN = {
                                     ["environment", "DEBUG"]),
     "environment value null": (GOOD + "environment:\n  DEBUG:\n", ["environment", "DEBUG"]),
     "redis url not a url": (GOOD + "redis_url: localhost:6379\n", ["redis_url", "redis://"]),
-    "redis url for sqlite": ("app: sqliteapp.huey\nredis_url: redis://127.0.0.1:1/0\n",
-                             ["redis_url", "SqliteStorage"]),
-    "sqlite path for memory": (GOOD + "sqlite_path: /tmp/x.db\n",
-                               ["sqlite_path", "MemoryStorage"]),
+    "redis url and sqlite path": ("app: sqliteapp.huey\nredis_url: redis://127.0.0.1:1/0\n"
+                                  "sqlite_path: /tmp/x.db\n", ["sqlite_path", "not both"]),
     "app not a path": ("app: goodapp\n", ["app", "module.attribute"]),
     "app a number": ("app: 3\n", ["app", "a string"]),
     "app module not found": ("app: nosuchmodule.huey\n", ["app", "nosuchmodule"]),

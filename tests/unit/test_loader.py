@@ -139,8 +139,13 @@ def test_errors_name_the_config_file(tmp_path, isolated):
                                         "/nonexistent/dir")
 
 
-def test_a_storage_override_of_the_wrong_kind(tmp_path, isolated, package):
-    with pytest.raises(ConfigError, match="redis_url: the app's Huey 'nested' uses "
-                                          "SqliteStorage, not RedisStorage"):
-        load_app(config_for(tmp_path, f"{package}.tasks.main.huey",
-                            redis_url="redis://127.0.0.1:1/0"))
+def test_redis_url_moves_a_sqlite_app_to_the_servers_redis(tmp_path, isolated, package,
+                                                          redis_server):
+    """One code base: SQLite on a laptop, the server's Redis under the daemon."""
+    from hueyd.storage.redis import RedisStorage
+    huey = load_app(config_for(tmp_path, f"{package}.tasks.main.huey",
+                               redis_url=redis_server.url))
+    isolated.append(huey)
+    assert isinstance(huey.storage, RedisStorage) and huey.name == "nested"
+    huey.storage.ping()
+    assert huey.storage.pool.connection_kwargs["port"] == redis_server.port

@@ -1,0 +1,1 @@
+"""End-to-end tests: the .deb under a real systemd booted in a systemd-nspawn container."""

@@ -1,0 +1,44 @@
+"""Runs inside the test machine: enqueue the blog's tasks and read results, as the app would.
+
+Usage: python3 blog_client.py /etc/hueyd/NAME.yaml ACTION [ARGS]; prints one JSON line.
+  enqueue TASK JSON_ARGS   -> {"id": ...}
+  result ID TIMEOUT        -> {"value": ...} | {"error": ...} | {"timeout": true}
+  pending                  -> {"pending": N}
+The app is loaded through hueyd's own config loader, so the client talks to exactly the
+storage the daemon of that instance uses (the YAML's redis_url / sqlite_path).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv: list[str]) -> int:
+    config_path, action, *args = argv
+    from hueyd.daemon.config import load_config
+    from hueyd.daemon.loader import load_app
+    from hueyd.api.exceptions import ResultTimeout, TaskException
+
+    huey = load_app(load_config(config_path, {}))
+    if action == "enqueue":
+        import blog.main as blog
+        name, call_args = args[0], json.loads(args[1]) if len(args) > 1 else []
+        print(json.dumps({"id": getattr(blog, name)(*call_args).id}))
+    elif action == "result":
+        try:
+            value = huey.result(args[0], blocking=True, timeout=float(args[1]), preserve=True)
+            print(json.dumps({"value": value}))
+        except TaskException as exc:
+            print(json.dumps({"error": str(exc)}))
+        except ResultTimeout:
+            print(json.dumps({"timeout": True}))
+    elif action == "pending":
+        print(json.dumps({"pending": huey.pending_count()}))
+    else:
+        print(f"unknown action {action!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
