@@ -1,0 +1,13 @@
+"""The same no-op app written for hueyd: only the import differs from huey_app.py."""
+import os
+
+from hueyd import RedisHuey
+
+from tasklog import record
+
+huey = RedisHuey("bench", url=os.environ["HUEYD_BENCH_REDIS"])
+
+
+@huey.task()
+def noop(seq):
+    record(seq)
