@@ -52,7 +52,7 @@ class Executor:
         huey = self.huey
         if task.eta is not None and to_posix(task.eta, huey.utc) > to_posix(now, huey.utc):
             huey.add_schedule(task)
-        elif huey.is_revoked(task, now, peek=False):
+        elif self._may_be_revoked(task) and huey.is_revoked(task, now, peek=False):
             logger.warning("task %s was revoked, not executing", task)
             huey.emit(S.SIGNAL_REVOKED, task)
             pipeline.abort_member(huey, task)
@@ -111,13 +111,23 @@ class Executor:
             logger.info("%s executed in %0.3fs", task, time.monotonic() - start)
 
         if not isinstance(task, PeriodicTask):
-            # A revoke that arrived while this run was in progress is now moot.
-            huey.delete(task.revoke_id)
+            # A revoke that arrived while this run was in progress is now moot: deleted
+            # with the acknowledgement when the task has a message (one round trip).
+            if task.message is not None:
+                task.forget.append(task.revoke_id)
+            else:
+                huey.delete(task.revoke_id)
         if exception is None:
             self._succeeded(task, value)
         else:
             self._failed(task, exception, retry_eta)
         return value
+
+    @staticmethod
+    def _may_be_revoked(task: Task) -> bool:
+        """False when the storage said, as it handed out the message, that it holds no
+        revocation at all: the common case costs no read."""
+        return task.message is None or task.message.revocations != 0
 
     def _timeout_context(self, task: Task) -> Any:
         handler = self.huey.timeout_handler

@@ -258,37 +258,50 @@ class Huey(StoreAccess):
         self.emit(S.SIGNAL_SCHEDULED, task)
 
     # -- consumer surface ---------------------------------------------------------------------
-    def dequeue(self, timeout: float = 0) -> Task | None:
+    def dequeue(self, timeout: float = 0, finished: Task | None = None) -> Task | None:
         """The next runnable task, or None when the queue stays empty for ``timeout``.
 
-        A message that cannot be run (garbage, bad signature, unknown task) is
-        dead-lettered, acked and skipped: the next message is tried at once.
+        ``finished``: a task run with ``execute(..., finish=False)``; it is acknowledged
+        in the same round trip. A message that cannot be run (garbage, bad signature,
+        unknown task) is dead-lettered, acked and skipped: the next one is tried at once.
         """
-        while True:
+        if finished is not None and finished.message is not None:
+            message = self.storage.finish_and_dequeue(finished.message, finished.forget,
+                                                      timeout)
+            finished.message, finished.forget = None, []
+        else:
             message = self.storage.dequeue(timeout)
-            if message is None:
-                return None
+        while message is not None:
             try:
                 task = self.deserialize_task(message.data)
             except MessageError as exc:
                 self._dead_letter(message.data, str(exc))
                 self.storage.ack(message)
-                timeout = 0  # already waited; only take what is there now
+                message = self.storage.dequeue(0)  # already waited: only what is there
                 continue
             task.message = message
             return task
+        return None
 
     def _dead_letter(self, data: bytes, reason: str) -> None:
         self.storage.add_dead_letter(data, reason, time.time())
         logger.error("dead-lettered a message of %s: %s", self.name, reason)
 
-    def execute(self, task: Task, timestamp: Instant | None = None) -> Any:
-        """Run ``task`` with huey's semantics, store its outcome, then ack its message."""
+    def execute(self, task: Task, timestamp: Instant | None = None,
+                finish: bool = True) -> Any:
+        """Run ``task`` with huey's semantics, store its outcome, then acknowledge its
+        message; with ``finish=False`` the caller does that (``finish`` or ``dequeue``)."""
         value = self._executor.execute(task, as_clock(timestamp, self.utc))
+        if finish:
+            self.finish(task)
+        return value
+
+    def finish(self, task: Task) -> None:
+        """Acknowledge an executed task's message (and drop its spent revocation)."""
         if task.message is not None:
             message, task.message = task.message, None
-            self.storage.ack(message)
-        return value
+            self.storage.finish(message, task.forget)
+            task.forget = []
 
     def requeue(self, task: Task) -> None:
         """Hand an unfinished task back to the queue (its message, when it has one)."""

@@ -43,6 +43,8 @@ class Task:
         self.kwargs = {} if kwargs is None else kwargs
         self.id = id or str(uuid.uuid4())
         self.revoke_id = f"r:{self.id}"
+        #: keys to delete when the message is acknowledged (set while executing)
+        self.forget: list[str] = []
         self.eta = eta
         self.retries = self.default_retries if retries is None else retries
         self.retry_delay = self.default_retry_delay if retry_delay is None else retry_delay

@@ -42,13 +42,26 @@ class Worker(Role):
         self.task_timeout = task_timeout
         self.clock = clock
         self.errors = RateLimitedLog(logger)
+        #: the last task run, not acknowledged yet: the next dequeue does it in the same
+        #: round trip (its message is already applied server-side when that one blocks)
+        self.finished: Task | None = None
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
         self._hooks("startup hooks", self.huey.run_startup_hooks)
 
     def shutdown(self) -> None:
+        self._finish_pending()
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
+
+    def _finish_pending(self) -> None:
+        if self.finished is None:
+            return
+        try:
+            self.huey.finish(self.finished)
+        except StorageError as exc:  # its lease hands it back: at least once, as promised
+            logger.error("%s cannot acknowledge task %s: %s", self.name, self.finished.id, exc)
+        self.finished = None
 
     def _hooks(self, what: str, run: Callable[[], None]) -> None:
         """Hooks may take a while: they count as a task, so silence is not a hang."""
@@ -65,7 +78,8 @@ class Worker(Role):
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         try:
-            task = self.huey.dequeue(wait)
+            task = self.huey.dequeue(wait, finished=self.finished)
+            self.finished = None
         except StorageError as exc:
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
             self.pause()
@@ -99,7 +113,8 @@ class Worker(Role):
         self.busy = finished = True
         try:
             self.slot.start_task(self.clock(), task.id, task.name, task.message)
-            self.huey.execute(task)
+            self.huey.execute(task, finish=False)
+            self.finished = task
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)
