@@ -6,18 +6,18 @@ All keys of a storage are ``hueyd:{<name>}:<part>`` (see
 scored by due time), kv (hash), dead (list), and the consumers' leases and
 in-flight lists (:mod:`hueyd.storage.redis_leases`).
 
-At-least-once delivery: ``dequeue`` moves a message atomically into its
-consumer's in-flight list (BLMOVE; a script for the priority queue), ``ack``
-removes it (one round trip), and a consumer that dies leaves it there until a
-live consumer's recovery pushes it back to the queue. Workers wait inside
-``dequeue(timeout)`` on the server: no polling. The receipt
-(:class:`InFlight`) is the in-flight entry. Needs Redis >= 6.2 (BLMOVE).
+At-least-once delivery: ``dequeue`` moves a message atomically into an
+in-flight list of its consumer (one per thread or greenlet; BLMOVE, or a script
+for the priority queue), ``ack`` removes it (one round trip), and a consumer
+that dies leaves it there until a live consumer's recovery pushes it back to the
+queue. Workers wait inside ``dequeue(timeout)`` on the server: no polling. The
+receipt (:class:`InFlight`) names the entry and its list. Needs Redis >= 6.2.
 """
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, Sequence
 
 import redis
 
@@ -26,18 +26,15 @@ from hueyd.storage import redis_scripts as lua
 from hueyd.storage.base import DeadLetter, Message, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
-from hueyd.storage.redis_leases import RedisLeases
+from hueyd.storage.redis_leases import InFlight, RedisLeases
 from hueyd.storage.redis_values import ExpiringValues, HashValues
 
 #: how many schedule entries one script call moves; each batch is atomic
 SCHEDULE_BATCH = 1000
 
 
-class InFlight(NamedTuple):
-    """Receipt of a Redis message: its entry in the in-flight list, and its priority."""
-
-    entry: bytes
-    priority: float = 0
+__all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
+           "RedisExpireStorage", "RedisStorage"]
 
 
 class RedisStorage(RedisLeases, HashValues, Storage):
@@ -96,32 +93,38 @@ class RedisStorage(RedisLeases, HashValues, Storage):
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        self._ensure_lease()
-        held = self.in_flight_key
+        held = self.holder_list()
+        entry = self._taken(held, lambda: self._take_into(held, timeout))
+        return None if entry is None else self._message(entry, held)
+
+    @translate_errors
+    def finish_and_dequeue(self, message: Message, forget: Sequence[str],
+                           timeout: float = 0) -> Message | None:
+        """Acknowledge one task and take the next message in one round trip: the ack's
+        commands and the BLMOVE share a pipeline (the server runs them in order)."""
+        held = self.holder_list()
+        pipe = self.conn.pipeline(transaction=False)
+        for key in forget:
+            self._delete_into(pipe, key)
+        receipt = self._ack_into(pipe, message)
         if self.blocking and timeout and timeout > 0:
-            entry = self.conn.blmove(self.keys.queue, held, block_seconds(timeout, self.pool),
-                                     "RIGHT", "LEFT")
+            pipe.blmove(self.keys.queue, held, block_seconds(timeout, self.pool), "RIGHT", "LEFT")
         else:
-            entry = self.conn.lmove(self.keys.queue, held, "RIGHT", "LEFT")
-        return None if entry is None else Message(entry, InFlight(entry))
+            pipe.lmove(self.keys.queue, held, "RIGHT", "LEFT")
+        entry = self._taken(held, lambda: pipe.execute()[-1])
+        if receipt is not None:
+            self._forget(receipt)
+        return None if entry is None else self._message(entry, held)
 
-    @translate_errors
-    def ack(self, message: Message) -> None:
-        """Drop the message from the in-flight list: one round trip (a script, so a
-        pipeline can carry it along with the result write)."""
-        if isinstance(message.receipt, InFlight):
-            self._ack_script(keys=[self.in_flight_key, self.keys.deliveries],
-                             args=[message.receipt.entry])
+    def _take_into(self, held: str, timeout: float) -> bytes | None:
+        """Move the next entry into ``held`` (BLMOVE: one atomic step on the server)."""
+        if self.blocking and timeout and timeout > 0:
+            return self.conn.blmove(self.keys.queue, held, block_seconds(timeout, self.pool),
+                                    "RIGHT", "LEFT")
+        return self.conn.lmove(self.keys.queue, held, "RIGHT", "LEFT")
 
-    @translate_errors
-    def requeue(self, message: Message) -> None:
-        """Back to the head of the queue, if it is still ours: a message already
-        acked, or taken back by a recovery, is not queued twice."""
-        if isinstance(message.receipt, InFlight):
-            self._requeue_script(keys=[*self.keys.queue_keys(), self.in_flight_key],
-                                 args=[message.receipt.entry])
-        else:
-            self._push_head(keys=self.keys.queue_keys(), args=[message.data, 0])
+    def _message(self, entry: bytes, held: str) -> Message:
+        return Message(entry, InFlight(entry, 0, held))
 
     @translate_errors
     def queue_size(self) -> int:
@@ -221,20 +224,27 @@ class PriorityRedisStorage(RedisStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
 
-    @translate_errors
-    def dequeue(self, timeout: float = 0) -> Message | None:
+    def _take_into(self, held: str, timeout: float) -> bytes | None:
         """Take the best message with a script; when there is none, wait for a wake-up
         token (BLPOP) and try once more. A spurious wake-up returns None."""
-        self._ensure_lease()
-        keys = [*self.keys.queue_keys(), self.in_flight_key]
+        keys = [*self.keys.queue_keys(), held]
         entry = self._take(keys=keys)
         if entry is None and self.blocking and timeout and timeout > 0:
             if self.conn.blpop([self.keys.wake], block_seconds(timeout, self.pool)):
                 entry = self._take(keys=keys)
-        if entry is None:
-            return None
+        return entry
+
+    def finish_and_dequeue(self, message: Message, forget: Sequence[str],
+                           timeout: float = 0) -> Message | None:
+        """Two round trips here: taking from the sorted set is a script that may have
+        to wait for a wake-up token."""
+        self.finish(message, forget)
+        return self.dequeue(timeout)
+
+    def _message(self, entry: bytes, held: str) -> Message:
         score, member = entry.split(b":", 1)
-        return Message(member[lua.PRIORITY_PREFIX_LEN:], InFlight(entry, -float(score) or 0))
+        return Message(member[lua.PRIORITY_PREFIX_LEN:],
+                       InFlight(entry, -float(score) or 0, held))
 
     @translate_errors
     def queue_size(self) -> int:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import redis
 from redis import exceptions as redis_errors
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from hueyd.storage.base import StorageError
 
@@ -22,6 +24,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: or a replica that refuses writes during a failover
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                redis_errors.ReadOnlyError)
+
+#: what pools that hueyd builds use unless the app (or its URL) says otherwise. A dead or
+#: unreachable server is noticed within seconds, before a worker's silence looks like a
+#: hang (blocking pops stay under half the socket timeout). redis-py's own retries (none
+#: in 4.x, ten with backoff since 6.x) are off: a BLMOVE retried after its reply was lost
+#: would leave the first message stranded in flight, and retrying with backoff stalls the
+#: heartbeats; the workers and the scheduler back off and reconnect themselves.
+POOL_DEFAULTS = {"socket_connect_timeout": 5.0, "socket_timeout": 5.0}
 
 #: connection parameters that say *where* the server is; a ``url`` replaces them
 ADDRESS_PARAMS = ("host", "port", "db", "username", "password", "unix_socket_path", "path")
@@ -50,6 +60,7 @@ def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
     """
     params = {k: v for k, v in connection_params.items()
               if not (k in ("host", "port", "db") and v is None)}
+    params.setdefault("retry", Retry(NoBackoff(), 0))
     if client_name is not None:
         params["client_name"] = client_name
     if connection_pool is not None and not url:
@@ -63,7 +74,21 @@ def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
     else:
         pool = redis.ConnectionPool(**params)
     check_params(pool)
+    apply_defaults(pool)
     return pool, True
+
+
+def apply_defaults(pool: redis.ConnectionPool) -> None:
+    """:data:`POOL_DEFAULTS` for what the app left unset and the connection type takes
+    (a Unix socket connection has no connect timeout in current redis-py)."""
+    kwargs = pool.connection_kwargs
+    for key, value in POOL_DEFAULTS.items():
+        if key not in kwargs:
+            kwargs[key] = value
+            try:
+                pool.connection_class(**kwargs)
+            except TypeError:
+                del kwargs[key]
 
 
 def check_params(pool: redis.ConnectionPool) -> None:

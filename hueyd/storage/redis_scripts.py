@@ -60,9 +60,14 @@ class RedisKeys:
                    consumers=f"{prefix}:consumers", cards=f"{prefix}:consumer-cards",
                    deliveries=f"{prefix}:deliveries")
 
-    def in_flight(self, consumer_id: str) -> str:
-        """List of the messages one consumer holds."""
-        return f"{self.prefix}:inflight:{consumer_id}"
+    def in_flight(self, consumer_id: str, holder: str) -> str:
+        """List of the messages one holder (a thread or greenlet of one process) of a
+        consumer has taken."""
+        return f"{self.prefix}:inflight:{consumer_id}:{holder}"
+
+    def holders(self, consumer_id: str) -> str:
+        """Set of a consumer's in-flight lists."""
+        return f"{self.prefix}:holders:{consumer_id}"
 
     def value(self, key: str) -> str:
         """String key of one value kept outside the ``kv`` hash."""

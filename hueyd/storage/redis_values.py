@@ -90,9 +90,13 @@ class HashValues(_StringValues):
     @translate_errors
     def delete_data(self, key: str) -> bool:
         pipe = self.conn.pipeline(transaction=True)
+        self._delete_into(pipe, key)
+        return sum(pipe.execute()) > 0
+
+    def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
+        """Queue the deletion of ``key`` on ``pipe`` (so an ack can carry it along)."""
         pipe.hdel(self.keys.values, key)
         pipe.delete(self.keys.value(key))
-        return sum(pipe.execute()) > 0
 
     @translate_errors
     def result_store_size(self) -> int:
@@ -145,6 +149,9 @@ class ExpiringValues(_StringValues):
     @translate_errors
     def delete_data(self, key: str) -> bool:
         return self.conn.delete(self.keys.value(key)) > 0
+
+    def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
+        pipe.delete(self.keys.value(key))
 
     @translate_errors
     def result_store_size(self) -> int:

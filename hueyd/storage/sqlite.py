@@ -94,6 +94,8 @@ class SqliteStorage(SqliteLeases, Storage):
 
     @translate_errors
     def ack(self, message: Message) -> None:
+        if message.receipt is None:
+            return  # never dequeued: nothing is held
         row_id, claim = message.receipt
         self._sql("DELETE FROM hueyd_queue WHERE id = ? AND claim = ?", row_id, claim)
 

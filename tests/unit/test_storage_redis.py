@@ -162,7 +162,7 @@ def test_priority_blocking_dequeue_waits_for_a_wake_up_token(redis_url, client):
     s.enqueue(b"now", 3)
     thread.join(5)
     assert got and got[0].data == b"now"
-    assert client.lrange(s.in_flight_key, 0, -1) == [got[0].receipt.entry]
+    assert client.lrange(got[0].receipt.held_in, 0, -1) == [got[0].receipt.entry]
     assert client.exists("hueyd:{pb}:queue-wake") == 0  # queue empty: no token left over
 
 
@@ -241,3 +241,18 @@ def test_storage_error_while_down_then_recovers():
         assert s.dequeue(timeout=1).data == b"after"
     finally:
         server.cleanup()
+
+
+def test_own_pools_time_out_and_never_retry_by_themselves(redis_url):
+    """redis-py >= 6 retries ten times by default: a retried BLMOVE whose reply was lost
+    would strand a message in flight, and the backoff would stall heartbeats."""
+    s = RedisStorage("own", url=redis_url)
+    kwargs = s.pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 5.0 and kwargs["socket_connect_timeout"] == 5.0
+    assert s.pool.make_connection().retry._retries == 0
+    chosen = RedisStorage("own", url=redis_url + "?socket_timeout=2", socket_connect_timeout=1)
+    assert chosen.pool.connection_kwargs["socket_timeout"] == 2.0
+    assert chosen.pool.connection_kwargs["socket_connect_timeout"] == 1
+    apps = redis.ConnectionPool.from_url(redis_url)
+    RedisStorage("own", connection_pool=apps)
+    assert "socket_timeout" not in apps.connection_kwargs  # an app's pool is its own

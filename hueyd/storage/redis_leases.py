@@ -1,0 +1,240 @@
+"""Consumer leases and in-flight lists on Redis (the half of :mod:`hueyd.storage.redis`
+that makes delivery at-least-once).
+
+Keys, all under the storage's ``{name}`` hash tag: ``consumers`` (sorted set:
+consumer id -> lease expiry, server time), ``consumer-cards`` (hash: id -> JSON
+card), ``inflight:<id>:<holder>`` (what one thread or greenlet of one process of
+that consumer has taken), ``holders:<id>`` (the set of those lists) and
+``deliveries`` (hash: sha1 of a message -> how often it went down with its
+consumer). The scripts are in :mod:`hueyd.storage.redis_lease_scripts`.
+
+Why a list per holder: when a connection breaks, a BLMOVE may have moved a
+message whose reply never arrived. Only the holder that sent it can tell such a
+stray from what it did receive; before its next take it hands strays back.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+
+from hueyd.storage import redis_lease_scripts as lease_lua
+from hueyd.storage.base import Message
+from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
+from hueyd.storage.redis_client import translate_errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    import redis
+
+    from hueyd.storage.redis_scripts import RedisKeys
+
+logger = logging.getLogger("hueyd.storage")
+
+
+class InFlight(NamedTuple):
+    """Receipt of a Redis message: its entry in the in-flight list ``held_in``, and
+    its priority."""
+
+    entry: bytes
+    priority: float = 0
+    held_in: str = ""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisLeases(LeaseHolder):
+    """Lease and in-flight bookkeeping for a Redis storage; the storage supplies
+    ``conn``, ``keys`` and ``push_lua`` (its queue type's Lua functions)."""
+
+    conn: redis.Redis
+    keys: RedisKeys
+    push_lua: str
+
+    def _init_redis_leases(self) -> None:
+        script = self.conn.register_script
+        self._requeue_script = script(self.push_lua + lease_lua.REQUEUE)
+        self._renew_script = script(lease_lua.RENEW)
+        self._release_script = script(self.push_lua + lease_lua.RELEASE)
+        self._recover_script = script(self.push_lua + lease_lua.RECOVER)
+        self._registered: set[str] = set()  # lists this process has added to its set
+        self._given: dict[str, Counter] = {}  # list -> entries returned, not yet settled
+        self._suspect: set[str] = set()  # lists whose last take lost its connection
+
+    @translate_errors
+    def _write_lease(self) -> None:
+        self._renew_script(keys=[self.keys.consumers, self.keys.cards],
+                           args=[self.consumer_id, self.lease_timeout, self.card.to_json()])
+
+    # -- taking, acknowledging, handing back ------------------------------------------------
+    def holder_list(self) -> str:
+        """The in-flight list of the calling thread or greenlet (registered on first use)."""
+        cid = self.own_id()
+        self._ensure_lease()
+        key = self.keys.in_flight(cid, f"{os.getpid()}-{threading.get_ident()}")
+        if key not in self._registered:
+            self.conn.sadd(self.keys.holders(cid), key)
+            self._registered.add(key)
+        if key in self._suspect:
+            self._return_strays(key)
+        return key
+
+    def _taken(self, held: str, take: Callable[[], bytes | None]) -> bytes | None:
+        """Run ``take()`` (which moves one entry into ``held``); remember what it returned,
+        or that its reply may have been lost."""
+        try:
+            entry = take()
+        except Exception:
+            self._suspect.add(held)
+            raise
+        if entry is not None:
+            self._given.setdefault(held, Counter())[entry] += 1
+        return entry
+
+    def _forget(self, receipt: InFlight) -> None:
+        """The holder settled this message (acked or handed back): no longer "given".
+        Called only once the storage confirmed it, so that after a failed ack the
+        entry is not mistaken for a stray."""
+        given = self._given.get(receipt.held_in)
+        if given and given[receipt.entry] > 0:
+            given[receipt.entry] -= 1
+            if not given[receipt.entry]:
+                del given[receipt.entry]
+
+    def _return_strays(self, held: str) -> None:
+        """Hand back what this holder's list has but the holder never received: moves
+        whose reply was lost with the connection. Runs once after such a loss."""
+        given = Counter(self._given.get(held))
+        strays = []
+        for entry in self.conn.lrange(held, 0, -1):
+            if given[entry] > 0:
+                given[entry] -= 1
+            else:
+                strays.append(entry)
+        for entry in strays:
+            self._requeue_script(keys=[*self.keys.queue_keys(), held], args=[entry])
+        self._suspect.discard(held)
+        if strays:
+            logger.warning("handed back %d message(s) taken while the connection to redis "
+                           "broke", len(strays))
+
+    def _ack_into(self, pipe: redis.client.Pipeline, message: Message) -> InFlight | None:
+        """Queue the acknowledgement of ``message`` on ``pipe``: drop its in-flight entry
+        and its count of deaths. Plain commands, so any pipeline can carry them."""
+        receipt = message.receipt
+        if not (isinstance(receipt, InFlight) and receipt.held_in):
+            return None
+        pipe.lrem(receipt.held_in, 1, receipt.entry)
+        pipe.hdel(self.keys.deliveries, hashlib.sha1(message.data).hexdigest())
+        return receipt
+
+    @translate_errors
+    def ack(self, message: Message) -> None:
+        """Drop the message from its in-flight list: one round trip."""
+        self.finish(message)
+
+    @translate_errors
+    def finish(self, message: Message, forget: Sequence[str] = ()) -> None:
+        """Acknowledge ``message`` and delete the ``forget`` keys: one round trip."""
+        pipe = self.conn.pipeline(transaction=False)
+        for key in forget:
+            self._delete_into(pipe, key)
+        receipt = self._ack_into(pipe, message)
+        if len(pipe):
+            pipe.execute()
+        if receipt is not None:
+            self._forget(receipt)
+
+    @translate_errors
+    def requeue(self, message: Message) -> None:
+        """Back to the head of the queue, if it is still in flight: a message already
+        acked, or taken back by a recovery, is not queued twice."""
+        receipt = message.receipt
+        if isinstance(receipt, InFlight) and receipt.held_in:
+            self._requeue_script(keys=[*self.keys.queue_keys(), receipt.held_in],
+                                 args=[receipt.entry])
+            self._forget(receipt)
+        else:
+            self._push_head(keys=self.keys.queue_keys(), args=[message.data, 0])
+
+    # -- taking back what dead consumers held ---------------------------------------------
+    def _lists_of(self, ids: list[str]) -> list[list[str]]:
+        """Each consumer's in-flight lists, in one round trip."""
+        pipe = self.conn.pipeline(transaction=False)
+        for cid in ids:
+            pipe.smembers(self.keys.holders(cid))
+        return [sorted(_text(k) for k in members) for members in pipe.execute()] if ids else []
+
+    @translate_errors
+    def recover(self) -> tuple[int, int]:
+        """Hand the messages of expired or vanished consumers back to the queue.
+
+        Returns (requeued, dead-lettered). One round trip when nobody expired.
+        """
+        now, leases = self._read_leases()
+        candidates = self._candidates(leases, now)
+        if not candidates:
+            return 0, 0
+        keys = [*self.keys.queue_keys(), self.keys.consumers, self.keys.cards,
+                self.keys.deliveries, self.keys.dead]
+        args: list[Any] = [self.max_deliveries, poison_reason(self.max_deliveries)]
+        ids = [cid for cid, _ in candidates]
+        for (cid, forced), lists in zip(candidates, self._lists_of(ids)):
+            keys += [self.keys.holders(cid), *lists]
+            args += [cid, "1" if forced else "0", len(lists)]
+        requeued, dead, taken = self._recover_script(keys=keys, args=args)
+        if requeued + dead:
+            logger.warning("took back %d message(s) held by %d consumer(s) that are gone "
+                           "(%s)%s", requeued + dead, taken, ", ".join(ids),
+                           f"; {dead} set aside as dead letters" if dead else "")
+        return requeued, dead
+
+    def _read_leases(self) -> tuple[float, dict[str, tuple[ConsumerCard, float]]]:
+        """Server time, and every consumer's (card, lease expiry), in one round trip."""
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(self.keys.consumers, 0, -1, withscores=True)
+        pipe.hgetall(self.keys.cards)
+        (seconds, micros), expiries, cards = pipe.execute()
+        leases = {_text(cid): (ConsumerCard.from_json(cards.get(cid)), float(expires))
+                  for cid, expires in expiries}
+        return seconds + micros / 1e6, leases
+
+    @translate_errors
+    def release(self) -> int:
+        if self.consumer_id is None:
+            return 0
+        (lists,) = self._lists_of([self.consumer_id])
+        keys = [*self.keys.queue_keys(), self.keys.consumers, self.keys.cards,
+                self.keys.holders(self.consumer_id), *lists]
+        count = self._release_script(keys=keys, args=[self.consumer_id])
+        self._leased = False
+        self._registered.clear()
+        self._given.clear()
+        return count
+
+    @translate_errors
+    def consumers(self) -> list[ConsumerLease]:
+        now, leases = self._read_leases()
+        ids = sorted(leases)
+        lists = self._lists_of(ids)
+        pipe = self.conn.pipeline(transaction=False)
+        for key in (key for group in lists for key in group):
+            pipe.llen(key)
+        lengths = iter(pipe.execute() if any(lists) else [])
+        return [ConsumerLease(cid, card, expires, sum(next(lengths) for _ in group),
+                              alive(card, expires, now), expires - now)
+                for cid, group in zip(ids, lists) for card, expires in [leases[cid]]]
+
+    def _flush_in_flight(self) -> None:
+        """Forget every in-flight message (flush_queue): their acks become no-ops."""
+        ids = [_text(cid) for cid in self.conn.zrange(self.keys.consumers, 0, -1)]
+        if self.consumer_id is not None and self.consumer_id not in ids:
+            ids.append(self.consumer_id)
+        lists = [key for group in self._lists_of(ids) for key in group]
+        self.conn.delete(self.keys.deliveries, *lists)
+        self._given.clear()
