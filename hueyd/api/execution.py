@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ContextManager
 
 from hueyd.api import pipeline
 from hueyd.api import signals as S
@@ -48,7 +48,8 @@ class Executor:
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
 
-    def execute(self, task: Task, now: dt.datetime) -> Any:
+    def execute(self, task: Task, now: dt.datetime,
+                guard: ContextManager[Any] | None = None) -> Any:
         huey = self.huey
         if task.eta is not None and to_posix(task.eta, huey.utc) > to_posix(now, huey.utc):
             huey.add_schedule(task)
@@ -63,10 +64,10 @@ class Executor:
         else:
             logger.info("executing %s", task)
             huey.emit(S.SIGNAL_EXECUTING, task)
-            return self._run(task)
+            return self._run(task, guard)
         return None
 
-    def _run(self, task: Task) -> Any:
+    def _run(self, task: Task, guard: ContextManager[Any] | None = None) -> Any:
         huey = self.huey
         try:
             huey.run_pre_execute(task)
@@ -80,7 +81,7 @@ class Executor:
         if task.timeout:
             task._deadline = start + task.timeout
         try:
-            with self._timeout_context(task):
+            with self._timeout_context(task), guard or contextlib.nullcontext():
                 value = task.execute()
         except TaskTimeout as exc:
             logger.warning("task %s timed out after %ss", task.id, task.timeout)

@@ -12,7 +12,7 @@ import importlib
 import logging
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 from hueyd.api import pipeline
 from hueyd.api import signals as S
@@ -288,10 +288,12 @@ class Huey(StoreAccess):
         logger.error("dead-lettered a message of %s: %s", self.name, reason)
 
     def execute(self, task: Task, timestamp: Instant | None = None,
-                finish: bool = True) -> Any:
+                finish: bool = True, guard: ContextManager[Any] | None = None) -> Any:
         """Run ``task`` with huey's semantics, store its outcome, then acknowledge its
-        message; with ``finish=False`` the caller does that (``finish`` or ``dequeue``)."""
-        value = self._executor.execute(task, as_clock(timestamp, self.utc))
+        message; with ``finish=False`` the caller does that (``finish`` or ``dequeue``).
+        ``guard`` is entered around the task's own code only (the consumer interrupts a
+        task there, never while its outcome is being stored)."""
+        value = self._executor.execute(task, as_clock(timestamp, self.utc), guard)
         if finish:
             self.finish(task)
         return value

@@ -7,9 +7,10 @@ empty read and multiplying the delay by ``backoff`` up to ``max_delay``
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
@@ -19,6 +20,7 @@ from hueyd.storage.base import StorageError
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.api.task import Task
+    from hueyd.storage.base import Message
 
 logger = logging.getLogger("hueyd.consumer.worker")
 
@@ -45,6 +47,9 @@ class Worker(Role):
         #: the last task run, not acknowledged yet: the next dequeue does it in the same
         #: round trip (its message is already applied server-side when that one blocks)
         self.finished: Task | None = None
+        #: the message of a task whose run the storage cut short: handed back (the task
+        #: runs again) as soon as the storage answers, so an outage loses no task
+        self.unsettled: Message | None = None
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
@@ -78,6 +83,7 @@ class Worker(Role):
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         try:
+            settled = self.settle()
             task = self.huey.dequeue(wait, finished=self.finished)
             self.finished = None
         except StorageError as exc:
@@ -88,7 +94,7 @@ class Worker(Role):
             logger.exception("%s: error reading from the queue", self.name)
             self.pause()
             return
-        self.errors.recovered("%s reads the queue again", self.name)
+        self.errors.recovered("%s reads the queue again%s", self.name, settled)
         if task is None:
             if not storage.blocking:
                 self.pause()
@@ -100,6 +106,25 @@ class Worker(Role):
             return
         self.run(task)
 
+    def settle(self) -> str:
+        """Hand back the message of a task whose run the storage cut short (it runs
+        again: at least once); a no-op if its ack reached the storage after all."""
+        if self.unsettled is None:
+            return ""
+        self.huey.storage.requeue(self.unsettled)
+        self.unsettled = None
+        return ", and handed back a task it could not finish"
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Around the task's own code: only there may a stop interrupt it. Once it
+        returned, its outcome is stored and acknowledged, or it would run twice."""
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
         self.delay = min(self.delay, self.max_delay)
@@ -110,18 +135,19 @@ class Worker(Role):
         """Execute one task; huey.execute stores its outcome and acks its message."""
         if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
             task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
-        self.busy = finished = True
+        finished, message = True, task.message
         try:
             self.slot.start_task(self.clock(), task.id, task.name, task.message)
-            self.huey.execute(task, finish=False)
+            self.huey.execute(task, finish=False, guard=self.interruptible())
             self.finished = task
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)
             raise
         except StorageError as exc:
-            self.errors.error("%s cannot store the outcome of task %s: %s", self.name,
+            self.errors.error("%s lost the storage while running task %s: %s", self.name,
                               task.id, exc)
+            self.unsettled = message
         except Exception:
             logger.exception("%s: unhandled error while executing task %s", self.name, task.id)
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey

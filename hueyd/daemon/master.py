@@ -259,6 +259,7 @@ class Master:
     def _wind_down(self, now: float) -> None:
         self.consumer.reap()
         if self.consumer.stopped:
+            self.consumer.release()  # what is still in flight goes back; the lease goes
             if self.then_reexec:
                 self._reexec()
             self.phase = Phase.STOPPED
