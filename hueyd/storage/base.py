@@ -17,6 +17,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.leases import ConsumerLease
 
 
+#: the key prefixes of the api's revocation entries (task id, task class); a backend may
+#: keep them apart to tell cheaply whether any exist (Message.revocations)
+REVOCATION_PREFIXES = ("r:", "rt:")
+
+
 class StorageError(Exception):
     """The backend could not be reached or refused an operation.
 

@@ -93,38 +93,44 @@ class RedisStorage(RedisLeases, HashValues, Storage):
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        held = self.holder_list()
-        entry = self._taken(held, lambda: self._take_into(held, timeout))
-        return None if entry is None else self._message(entry, held)
+        return self._take_next(self.conn.pipeline(transaction=False), timeout)
 
     @translate_errors
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],
                            timeout: float = 0) -> Message | None:
         """Acknowledge one task and take the next message in one round trip: the ack's
         commands and the BLMOVE share a pipeline (the server runs them in order)."""
-        held = self.holder_list()
         pipe = self.conn.pipeline(transaction=False)
         for key in forget:
             self._delete_into(pipe, key)
         receipt = self._ack_into(pipe, message)
+        taken = self._take_next(pipe, timeout)
+        if receipt is not None:
+            self._forget(receipt)
+        return taken
+
+    def _take_next(self, pipe: redis.client.Pipeline, timeout: float) -> Message | None:
+        """Run ``pipe`` with the take appended (BLMOVE into this holder's in-flight list:
+        one atomic step on the server) and the revocation count riding along."""
+        held, skip = self.holder_list(), len(pipe)
         if self.blocking and timeout and timeout > 0:
             pipe.blmove(self.keys.queue, held, block_seconds(timeout, self.pool), "RIGHT", "LEFT")
         else:
             pipe.lmove(self.keys.queue, held, "RIGHT", "LEFT")
-        entry = self._taken(held, lambda: pipe.execute()[-1])
-        if receipt is not None:
-            self._forget(receipt)
-        return None if entry is None else self._message(entry, held)
+        counted = self._count_revocations_into(pipe)
+        replies: list[Any] = []
 
-    def _take_into(self, held: str, timeout: float) -> bytes | None:
-        """Move the next entry into ``held`` (BLMOVE: one atomic step on the server)."""
-        if self.blocking and timeout and timeout > 0:
-            return self.conn.blmove(self.keys.queue, held, block_seconds(timeout, self.pool),
-                                    "RIGHT", "LEFT")
-        return self.conn.lmove(self.keys.queue, held, "RIGHT", "LEFT")
+        def take() -> bytes | None:
+            replies[:] = pipe.execute()[skip:]
+            return replies[0]
 
-    def _message(self, entry: bytes, held: str) -> Message:
-        return Message(entry, InFlight(entry, 0, held))
+        entry = self._taken(held, take)
+        if entry is None:
+            return None
+        return self._message(entry, held, replies[1] if counted else None)
+
+    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
+        return Message(entry, InFlight(entry, 0, held), revocations)
 
     @translate_errors
     def queue_size(self) -> int:
@@ -224,6 +230,12 @@ class PriorityRedisStorage(RedisStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
 
+    @translate_errors
+    def dequeue(self, timeout: float = 0) -> Message | None:
+        held = self.holder_list()
+        entry = self._taken(held, lambda: self._take_into(held, timeout))
+        return None if entry is None else self._message(entry, held)
+
     def _take_into(self, held: str, timeout: float) -> bytes | None:
         """Take the best message with a script; when there is none, wait for a wake-up
         token (BLPOP) and try once more. A spurious wake-up returns None."""
@@ -241,10 +253,10 @@ class PriorityRedisStorage(RedisStorage):
         self.finish(message, forget)
         return self.dequeue(timeout)
 
-    def _message(self, entry: bytes, held: str) -> Message:
+    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
         score, member = entry.split(b":", 1)
         return Message(member[lua.PRIORITY_PREFIX_LEN:],
-                       InFlight(entry, -float(score) or 0, held))
+                       InFlight(entry, -float(score) or 0, held), revocations)
 
     @translate_errors
     def queue_size(self) -> int:

@@ -43,6 +43,9 @@ class RedisKeys:
     wake: str
     schedule: str
     values: str
+    #: hash of revocation entries (keys ``r:`` and ``rt:``), apart from the other values
+    #: so that a worker learns with each take, for free, whether there are any at all
+    revoked: str
     dead: str
     #: sorted set: consumer id -> lease expiry (server time)
     consumers: str
@@ -56,7 +59,8 @@ class RedisKeys:
         prefix = f"hueyd:{{{name}}}"
         return cls(prefix, queue=f"{prefix}:queue", tail_seq=f"{prefix}:queue-tail-seq",
                    head_seq=f"{prefix}:queue-head-seq", wake=f"{prefix}:queue-wake",
-                   schedule=f"{prefix}:schedule", values=f"{prefix}:kv", dead=f"{prefix}:dead",
+                   schedule=f"{prefix}:schedule", values=f"{prefix}:kv", revoked=f"{prefix}:revoked",
+                   dead=f"{prefix}:dead",
                    consumers=f"{prefix}:consumers", cards=f"{prefix}:consumer-cards",
                    deliveries=f"{prefix}:deliveries")
 

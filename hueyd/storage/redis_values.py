@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from hueyd.storage.base import REVOCATION_PREFIXES
 from hueyd.storage import redis_scripts as lua
 from hueyd.storage.redis_client import translate_errors
 
@@ -52,15 +53,24 @@ class _StringValues:
 
 
 class HashValues(_StringValues):
-    """Values in the ``kv`` hash; values with a TTL in their own string keys."""
+    """Values in the ``kv`` hash, revocations in the ``revoked`` hash; values with a TTL
+    in their own string keys."""
 
     def _init_values(self) -> None:
         self._put_if_empty = self.conn.register_script(lua.PUT_IF_EMPTY)
         self._pop_value = self.conn.register_script(lua.POP_VALUE)
 
+    def _hash_of(self, key: str) -> str:
+        return self.keys.revoked if key.startswith(REVOCATION_PREFIXES) else self.keys.values
+
+    def _count_revocations_into(self, pipe: redis.client.Pipeline) -> bool:
+        """Queue HLEN of the revocations on ``pipe`` (it rides along with a take)."""
+        pipe.hlen(self.keys.revoked)
+        return True
+
     @translate_errors
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
-        self.conn.hset(self.keys.values, key, value)
+        self.conn.hset(self._hash_of(key), key, value)
 
     @translate_errors
     def peek_data(self, key: str) -> bytes | None:
@@ -72,45 +82,49 @@ class HashValues(_StringValues):
         if not keys:
             return []
         pipe = self.conn.pipeline(transaction=False)
-        pipe.hmget(self.keys.values, keys)
+        for key in keys:
+            pipe.hget(self._hash_of(key), key)
         pipe.mget([self.keys.value(k) for k in keys])
-        in_hash, in_strings = pipe.execute()
+        *in_hash, in_strings = pipe.execute()
         return [a if a is not None else b for a, b in zip(in_hash, in_strings, strict=True)]
 
     @translate_errors
     def pop_data(self, key: str) -> bytes | None:
-        return self._pop_value(keys=[self.keys.values, self.keys.value(key)], args=[key])
+        return self._pop_value(keys=[self._hash_of(key), self.keys.value(key)], args=[key])
 
     @translate_errors
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         ms = ttl_ms(ttl)
-        return bool(self._put_if_empty(keys=[self.keys.values, self.keys.value(key)],
+        return bool(self._put_if_empty(keys=[self._hash_of(key), self.keys.value(key)],
                                        args=[key, value, "" if ms is None else ms]))
 
     @translate_errors
     def delete_data(self, key: str) -> bool:
-        pipe = self.conn.pipeline(transaction=True)
+        pipe = self.conn.pipeline(transaction=False)
         self._delete_into(pipe, key)
         return sum(pipe.execute()) > 0
 
     def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
         """Queue the deletion of ``key`` on ``pipe`` (so an ack can carry it along)."""
-        pipe.hdel(self.keys.values, key)
+        pipe.hdel(self._hash_of(key), key)
         pipe.delete(self.keys.value(key))
 
     @translate_errors
     def result_store_size(self) -> int:
-        return self.conn.hlen(self.keys.values) + len(self._value_keys())
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.hlen(self.keys.values).hlen(self.keys.revoked)
+        return sum(pipe.execute()) + len(self._value_keys())
 
     @translate_errors
     def result_items(self) -> dict[str, bytes]:
         items = self._string_items()
-        items.update((k.decode(), v) for k, v in self.conn.hgetall(self.keys.values).items())
+        for hash_key in (self.keys.values, self.keys.revoked):
+            items.update((k.decode(), v) for k, v in self.conn.hgetall(hash_key).items())
         return items
 
     @translate_errors
     def flush_results(self) -> None:
-        self.conn.delete(self.keys.values)
+        self.conn.delete(self.keys.values, self.keys.revoked)
         self._delete_strings()
 
 
@@ -152,6 +166,9 @@ class ExpiringValues(_StringValues):
 
     def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
         pipe.delete(self.keys.value(key))
+
+    def _count_revocations_into(self, pipe: redis.client.Pipeline) -> bool:
+        return False  # revocations are string keys among the others: no cheap count
 
     @translate_errors
     def result_store_size(self) -> int:

@@ -359,16 +359,18 @@ def test_a_take_whose_reply_was_lost_is_handed_back(redis_url, cls):
     for data in (b"m1", b"m2", b"m3"):
         s.enqueue(data)
     kept = s.dequeue()  # received, still being worked on
-    real = s._take_into
+    real_taken = s._taken
 
-    def moved_then_lost(held, timeout):
-        real(held, timeout)
-        raise redis.ConnectionError("Connection closed by server.")
+    def moved_then_lost(held, take):
+        def take_then_lose():
+            take()
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_taken(held, take_then_lose)
 
-    s._take_into = moved_then_lost
+    s._taken = moved_then_lost
     with pytest.raises(StorageError):
         s.dequeue()
-    s._take_into = real
+    s._taken = real_taken
     assert in_flight(s) == {"c": 2} and s.enqueued_items() == [b"m3"]
     again = s.dequeue()
     assert again.data == b"m2"  # handed back to the head, then taken for real
@@ -419,15 +421,17 @@ def test_a_failed_ack_does_not_make_its_message_a_stray(redis_url):
     for data in (b"m1", b"m2"):
         s.enqueue(data)
     done = s.dequeue()
-    real = s._take_into
+    real_taken = s._taken
 
-    def lost(held, timeout):
-        raise redis.ConnectionError("Connection closed by server.")
+    def lost(held, take):
+        def take_nothing():
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_taken(held, take_nothing)
 
-    s._take_into = lost
+    s._taken = lost
     with pytest.raises(StorageError):
         s.dequeue()  # the holder's list is suspect from now on
-    s._take_into = real
+    s._taken = real_taken
     assert s.dequeue().data == b"m2"  # m1, received, was not handed back
     s.ack(done)
     assert s.queue_size() == 0 and in_flight(s) == {"c": 1}
