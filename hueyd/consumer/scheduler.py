@@ -30,6 +30,10 @@ logger = logging.getLogger("hueyd.consumer.scheduler")
 BEAT_EVERY = 1.0
 
 
+#: seconds a consumer's claim on "periodic task X for minute M" is kept
+PERIODIC_CLAIM_TTL = 180.0
+
+
 def minute_of(timestamp: float) -> int:
     """The number of the POSIX minute containing ``timestamp``."""
     return int(timestamp // 60)
@@ -111,6 +115,12 @@ class Scheduler(Role):
         else:
             moment = dt.datetime.fromtimestamp(start)
         for task in self.huey.read_periodic(moment):
+            # several consumers (hosts) share one queue: the first to claim the minute
+            # enqueues the task, the others leave it; the claim expires on its own
+            claim = f"hueyd:periodic:{task.name}:{minute}"
+            if not self.huey.storage.put_if_empty(claim, b"1", ttl=PERIODIC_CLAIM_TTL):
+                logger.debug("periodic task %s already enqueued for this minute", task.name)
+                continue
             logger.info("enqueueing periodic task %s", task)
             try:
                 self.huey.enqueue(task)

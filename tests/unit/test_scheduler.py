@@ -182,3 +182,19 @@ def test_localtime_matches_crontabs_in_local_time(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_consumers_sharing_a_queue_enqueue_each_periodic_task_once(redis_url):
+    """Two hosts' schedulers on one Redis: every periodic task once per minute in all."""
+    hueys = [hueyd.RedisHuey("shared-periodic", url=redis_url) for _ in range(2)]
+    for huey in hueys:
+        huey.periodic_task(crontab(), name="every_minute")(lambda: None)
+    clock = SimulatedClock(START)
+    schedulers = [make_scheduler(huey, clock) for huey in hueys]
+    for _ in range(3):  # three minutes, both schedulers step in each
+        for scheduler in schedulers:
+            scheduler.loop()
+        clock.now += 60
+    assert hueys[0].storage.queue_size() == 3
+    for huey in hueys:
+        huey.storage.close()
