@@ -6,9 +6,8 @@ YAML key and help. ``load_config`` reads the YAML file, lays the command-line
 overrides over it and returns a frozen ``Config``; every mistake becomes a
 :class:`ConfigError` whose ``str()`` is the one line the operator sees.
 
-This module imports only the standard library and PyYAML (no ``logging``, no
-``threading``): the command line reads the configuration before it knows
-whether gevent must monkey-patch first.
+Only the standard library and (when a file is read) PyYAML: no ``logging`` or ``threading``
+before the command line knows whether gevent must monkey-patch first.
 """
 from __future__ import annotations
 
@@ -18,9 +17,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import yaml
+if TYPE_CHECKING:  # imported where a file is read: 2 MiB that a command line never needs
+    import yaml
 
 #: worker types (consumer/runtime.py's WORKER_TYPES; a test keeps the two equal)
 WORKER_TYPES = ("thread", "process", "greenlet")
@@ -297,14 +297,10 @@ BY_YAML_KEY: dict[str, Setting] = {s.yaml: s for s in SETTINGS.values() if s.yam
 # -- reading -------------------------------------------------------------------------
 def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
     """The configuration from ``path`` (None: none) with ``overrides`` laid over it.
-
     ``overrides`` maps field names to values; strings are parsed as command-line
-    text (``{"workers": "4"}``), and errors name the option, not the key.
-    """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = os.path.abspath(path)
-        values.update(read_yaml(path))
+    text (``{"workers": "4"}``), and errors name the option, not the key."""
+    path = None if path is None else os.path.abspath(path)
+    values: dict[str, Any] = {} if path is None else read_yaml(path)
     for name, raw in overrides.items():
         spec = SETTINGS.get(name)
         if spec is None:
@@ -328,6 +324,7 @@ def read_yaml(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
             from None
+    import yaml
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -366,6 +363,7 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 def _entries(path: str, node: yaml.Node | None, data: dict, prefix: str):
     """(prefixed key, value, line) for each entry of a mapping, refusing duplicates."""
+    import yaml
     lines: dict[str, int] = {}
     for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
         text = str(key_node.value)
