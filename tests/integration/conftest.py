@@ -150,6 +150,25 @@ class Daemon:
             self.proc.wait(5)
 
 
+def write_config(app: App, **settings: Any) -> str:
+    """A hueyd YAML for ``app`` with ``settings`` (one ``key: value`` line each)."""
+    path = app.dir / "hueyd.yaml"
+    lines = ["app: tasksapp.huey"] + [f"{key}: {value}" for key, value in settings.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def outcome(result: Any) -> Any:
+    """A task's stored value, or None while there is none or it is an error: huey stores
+    the error of a failed attempt (store_intermediate_errors) until its retry replaces it."""
+    from hueyd import TaskException
+    result.reset()
+    try:
+        return result.get(preserve=True)
+    except TaskException:
+        return None
+
+
 def children_of(pid: int) -> list[int]:
     """PIDs whose parent is ``pid`` (read from /proc)."""
     found = []

@@ -6,6 +6,7 @@ import signal
 import time
 
 from tests.helpers import free_port, wait_for
+from tests.integration.conftest import outcome, write_config
 
 WATCHDOG_USEC = 1_000_000  # pings due at least every 0.5 s
 #: the slack allowed on top of half a watchdog period (a loop iteration, a busy CI machine)
@@ -17,13 +18,6 @@ def notify_env(listener, watchdog: bool = False) -> dict[str, str]:
     if watchdog:
         env["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
     return env
-
-
-def write_config(app, **settings) -> str:
-    path = app.dir / "hueyd.yaml"
-    path.write_text("\n".join(["app: tasksapp.huey"] +
-                              [f"{key}: {value}" for key, value in settings.items()]) + "\n")
-    return str(path)
 
 
 def longest_gap(pings: list[float], start: float, end: float) -> float:
@@ -122,7 +116,7 @@ def test_watchdog_pings_only_while_every_worker_is_healthy(make_app, hueyd_proc,
     assert any("Worker-1 stuck in slow" in s for s in statuses), statuses
     assert started > 0
 
-    assert hang.get(blocking=True, timeout=15) == "second run"
+    wait_for(lambda: outcome(hang) == "second run", 15, message="the retry of hang_once")
     replaced = time.monotonic()
     wait_for(lambda: time.monotonic() - replaced > 1.5, 5, message="pings after replacement")
     assert longest_gap(process_socket.pings(), replaced, time.monotonic()) \

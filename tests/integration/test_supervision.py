@@ -8,18 +8,11 @@ import time
 
 from hueyd import TaskException
 from tests.helpers import free_port, wait_for
-from tests.integration.conftest import children_of
+from tests.integration.conftest import children_of, outcome, write_config
 
 
 def worker_pid(app) -> int:
     return app.tasks.whoami().get(blocking=True, timeout=15)["pid"]
-
-
-def write_config(app, **settings) -> str:
-    path = app.dir / "hueyd.yaml"
-    lines = ["app: tasksapp.huey"] + [f"{key}: {value}" for key, value in settings.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
 
 
 def test_a_killed_process_worker_is_replaced_only_with_health_checks(make_app, hueyd_proc):
@@ -65,15 +58,6 @@ def test_thread_and_greenlet_workers_whose_loop_dies_are_replaced(make_app, huey
         # -w 1: only a replacement can run the second task
         assert result.get(blocking=True, timeout=15) == 5, (worker_type, daemon.output)
         assert "Worker-1" in daemon.output and "restarting" in daemon.output
-
-
-def outcome(result):
-    """The stored value, or None while there is none or it is an (intermediate) error."""
-    result.reset()
-    try:
-        return result.get(preserve=True)
-    except TaskException:
-        return None
 
 
 def test_task_timeout_fails_the_task_and_kills_a_stuck_process_worker(make_app, hueyd_proc):
