@@ -101,9 +101,7 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         """Acknowledge one task and take the next message in one round trip: the ack's
         commands and the BLMOVE share a pipeline (the server runs them in order)."""
         pipe = self.conn.pipeline(transaction=False)
-        for key in forget:
-            self._delete_into(pipe, key)
-        receipt = self._ack_into(pipe, message)
+        receipt = self._finish_into(pipe, message, forget)
         taken = self._take_next(pipe, timeout)
         if receipt is not None:
             self._forget(receipt)

@@ -129,3 +129,17 @@ while c <= #ARGV do
 end
 return {requeued, dead, taken}
 """
+
+
+#: Acknowledge one message. KEYS: its in-flight list, the deliveries hash, then for each
+#: key to forget its hash and its string key; ARGV: the entry, the message's sha1, the
+#: keys to forget.
+FINISH = """
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+for i = 3, #ARGV do
+    redis.call('HDEL', KEYS[2 * i - 3], ARGV[i])
+    redis.call('DEL', KEYS[2 * i - 2])
+end
+return 1
+"""

@@ -109,6 +109,10 @@ class HashValues(_StringValues):
         pipe.hdel(self._hash_of(key), key)
         pipe.delete(self.keys.value(key))
 
+    def _value_places(self, key: str) -> tuple[str, str]:
+        """The hash and the string key where ``key``'s value may be."""
+        return self._hash_of(key), self.keys.value(key)
+
     @translate_errors
     def result_store_size(self) -> int:
         pipe = self.conn.pipeline(transaction=False)
@@ -166,6 +170,9 @@ class ExpiringValues(_StringValues):
 
     def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
         pipe.delete(self.keys.value(key))
+
+    def _value_places(self, key: str) -> tuple[str, str]:
+        return self.keys.values, self.keys.value(key)  # no hash here: its HDEL is a no-op
 
     def _count_revocations_into(self, pipe: redis.client.Pipeline) -> bool:
         return False  # revocations are string keys among the others: no cheap count
