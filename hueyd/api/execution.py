@@ -23,7 +23,6 @@ from hueyd.api.exceptions import (RETRYING_EXCEPTIONS, CancelExecution, RetryTas
                                   TaskException, TaskLockedException, TaskTimeout)
 from hueyd.api.result import Error
 from hueyd.api.task import PeriodicTask, Task
-from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -200,12 +199,6 @@ class Executor:
         self.huey.storage.put_data(key, data, is_result=True)
 
     def _follow_up(self, task: Task) -> None:
-        """Enqueue a pipeline stage; if its data cannot be serialized, log and drop it
-        (raising would leave the finished parent unacked and run it again)."""
-        try:
-            self.huey.enqueue(task)
-        except StorageError:
-            raise
-        except Exception:
-            logger.exception("cannot enqueue follow-up task %s", task)
+        """Enqueue a pipeline stage; raising would leave the finished parent unacked."""
+        self.huey.enqueue_quietly(task, "follow-up task")
 

@@ -27,7 +27,7 @@ from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import StoreAccess
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.storage.base import Message, Storage
+from hueyd.storage.base import Message, Storage, StorageError
 
 logger = logging.getLogger("hueyd")
 
@@ -232,6 +232,17 @@ class Huey(StoreAccess):
         except Exception as exc:  # a user-supplied serializer failing its own way
             raise MessageError(f"undecodable message: {type(exc).__name__}: {exc}") from None
         return self.registry.from_envelope(envelope, self.utc)
+
+    def enqueue_quietly(self, task: Task, what: str) -> None:
+        """Enqueue a task the consumer creates (a pipeline stage, a periodic run); one
+        whose data cannot be serialized is logged and dropped, never raised into the
+        worker or scheduler. StorageError still propagates: the caller backs off."""
+        try:
+            self.enqueue(task)
+        except StorageError:
+            raise
+        except Exception:
+            logger.exception("cannot enqueue %s %s", what, task)
 
     def enqueue(self, task: Any) -> Any:
         """Queue a task, pipeline, group or chord; returns its Result(s) (None without results)."""

@@ -122,9 +122,4 @@ class Scheduler(Role):
                 logger.debug("periodic task %s already enqueued for this minute", task.name)
                 continue
             logger.info("enqueueing periodic task %s", task)
-            try:
-                self.huey.enqueue(task)
-            except StorageError:
-                raise
-            except Exception:
-                logger.exception("cannot enqueue periodic task %s", task)
+            self.huey.enqueue_quietly(task, "periodic task")
