@@ -300,7 +300,9 @@ def test_malformed_messages_become_dead_letters_and_nothing_restarts(make_app, h
     workers = wait_for(lambda: len(kids := daemon.children()) == WORKERS + 1 and kids, 10,
                        message="the scheduler and the workers")
     wait_for(lambda: huey.storage.dead_letter_count() == TASKS and finished(app) == TASKS, 60,
-             message="every message handled")
+             message=lambda: f"every message handled: {huey.storage.dead_letter_count()} dead "
+             f"letters, {finished(app)} finished, {huey.storage.queue_size()} queued, "
+             f"daemon output tail {daemon.output[-2000:]!r}")
     assert huey.storage.queue_size() == 0
     letters = huey.storage.dead_letters()
     assert Counter(d.data for d in letters) == Counter(bad)
