@@ -48,7 +48,14 @@ def test_each_thread_holds_its_own_list_and_release_empties_them_all(redis_url):
     for n in range(4):
         s.enqueue(b"m%d" % n)
     got = []
-    threads = [threading.Thread(target=lambda: got.append(s.dequeue())) for _ in range(3)]
+    # all three alive at once: a thread that ended may pass its ident on to the next one
+    together = threading.Barrier(3, timeout=5)
+
+    def take() -> None:
+        got.append(s.dequeue())
+        together.wait()
+
+    threads = [threading.Thread(target=take) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
