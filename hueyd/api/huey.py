@@ -3,8 +3,9 @@
 It owns configuration, the task registry, hooks and signals, and delegates
 the work: execution (execution.py), revocation (revocation.py), pipelines
 (pipeline.py), locks (locks.py). The consumer drives it through a small public
-surface (dequeue / execute / requeue / enqueue_due / read_schedule /
-read_periodic / next_scheduled_time / emit / run_*_hooks), never its internals.
+surface (consuming.py: dequeue / take_ahead / receive / execute / finish / requeue;
+here: enqueue_due / read_schedule / read_periodic / next_scheduled_time / emit /
+run_*_hooks), never its internals.
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import importlib
 import logging
 import time
 import warnings
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
 from hueyd.api import pipeline
 from hueyd.api import signals as S
 from hueyd.api.clock import Instant, as_clock, to_posix
+from hueyd.api.consuming import ConsumerSurface
 from hueyd.api.exceptions import ConfigurationError, MessageError
 from hueyd.api.execution import Executor
 from hueyd.api.hooks import Hook, Hooks
@@ -27,7 +29,7 @@ from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import StoreAccess
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.storage.base import Message, Storage, StorageError
+from hueyd.storage.base import Storage, StorageError
 
 logger = logging.getLogger("hueyd")
 
@@ -40,7 +42,7 @@ def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
     return getattr(importlib.import_module(module), name)
 
 
-class Huey(StoreAccess):
+class Huey(ConsumerSurface, StoreAccess):
     """A named task queue: decorate functions with ``@huey.task()``, call them to enqueue.
 
     ``secret_key`` signs every message (HMAC-SHA256); the consumer then refuses,
@@ -268,63 +270,7 @@ class Huey(StoreAccess):
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
         self.emit(S.SIGNAL_SCHEDULED, task)
 
-    # -- consumer surface ---------------------------------------------------------------------
-    def dequeue(self, timeout: float = 0, finished: Task | None = None) -> Task | None:
-        """The next runnable task, or None when the queue stays empty for ``timeout``.
-
-        ``finished``: a task run with ``execute(..., finish=False)``; it is acknowledged
-        in the same round trip. A message that cannot be run (garbage, bad signature,
-        unknown task) is dead-lettered, acked and skipped: the next one is tried at once.
-        """
-        if finished is not None and finished.message is not None:
-            message = self.storage.finish_and_dequeue(finished.message, finished.forget,
-                                                      timeout)
-            finished.message, finished.forget = None, []
-        else:
-            message = self.storage.dequeue(timeout)
-        while message is not None:
-            try:
-                task = self.deserialize_task(message.data)
-            except MessageError as exc:
-                self._dead_letter(message.data, str(exc))
-                self.storage.ack(message)
-                message = self.storage.dequeue(0)  # already waited: only what is there
-                continue
-            task.message = message
-            return task
-        return None
-
-    def _dead_letter(self, data: bytes, reason: str) -> None:
-        self.storage.add_dead_letter(data, reason, time.time())
-        logger.error("dead-lettered a message of %s: %s", self.name, reason)
-
-    def execute(self, task: Task, timestamp: Instant | None = None,
-                finish: bool = True, guard: ContextManager[Any] | None = None) -> Any:
-        """Run ``task`` with huey's semantics, store its outcome, then acknowledge its
-        message; with ``finish=False`` the caller does that (``finish`` or ``dequeue``).
-        ``guard`` is entered around the task's own code only (the consumer interrupts a
-        task there, never while its outcome is being stored)."""
-        value = self._executor.execute(task, as_clock(timestamp, self.utc), guard)
-        if finish:
-            self.finish(task)
-        return value
-
-    def finish(self, task: Task) -> None:
-        """Acknowledge an executed task's message (and drop its spent revocation)."""
-        if task.message is not None:
-            message, task.message = task.message, None
-            self.storage.finish(message, task.forget)
-            task.forget = []
-
-    def requeue(self, task: Task) -> None:
-        """Hand an unfinished task back to the queue (its message, when it has one)."""
-        message: Message | None = task.message
-        task.message = None
-        if message is not None:
-            self.storage.requeue(message)
-        else:
-            self.storage.enqueue(self.serialize_task(task), task.priority)
-
+    # -- scheduling (the consumer surface lives in consuming.py) ------------------------
     def _posix(self, timestamp: Instant | None) -> float:
         return time.time() if timestamp is None else to_posix(timestamp, self.utc)
 

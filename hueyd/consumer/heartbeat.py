@@ -12,14 +12,14 @@ from __future__ import annotations
 import mmap
 import pickle
 import struct
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from hueyd.storage.base import Message
 
 
-@dataclass(frozen=True)
-class Beat:
-    """One consistent reading of a slot. Times are ``time.monotonic()`` seconds."""
+class Beat(NamedTuple):
+    """One consistent reading of a slot. Times are ``time.monotonic()`` seconds.
+    (A tuple: a thread worker builds three per task, and tuples are cheap to build.)"""
 
     beat: float = 0.0
     task_started: float | None = None
@@ -44,25 +44,28 @@ class LocalSlot:
         self.end_task(now, counted=False)
 
     def beat(self, now: float) -> None:
-        self._beat = replace(self._beat, beat=now)
+        old = self._beat
+        self._beat = Beat(now, old.task_started, old.task_id, old.task_name, old.mark,
+                          old.done, old.error, old.error_at)
 
     def start_task(self, now: float, task_id: str, task_name: str,
                    message: Message | None) -> None:
         self._message = message
-        self._beat = replace(self._beat, beat=now, task_started=now, task_id=task_id,
-                              task_name=task_name)
+        old = self._beat
+        self._beat = Beat(now, now, task_id, task_name, old.mark, old.done, old.error,
+                          old.error_at)
 
     def end_task(self, now: float, counted: bool = True) -> None:
         self._message = None
         old = self._beat
-        self._beat = replace(old, beat=now, task_started=None, task_id="", task_name="",
-                              done=old.done + counted)
+        self._beat = Beat(now, None, "", "", old.mark, old.done + counted, old.error,
+                          old.error_at)
 
     def record_error(self, now: float, text: str) -> None:
-        self._beat = replace(self._beat, error=text[:ERROR_CAP], error_at=now)
+        self._beat = self._beat._replace(error=text[:ERROR_CAP], error_at=now)
 
     def set_mark(self, value: float) -> None:
-        self._beat = replace(self._beat, mark=value)
+        self._beat = self._beat._replace(mark=value)
 
     def read(self) -> Beat:
         return self._beat  # replaced whole on every write: always consistent

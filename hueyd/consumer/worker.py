@@ -4,6 +4,13 @@ With a blocking storage (Redis) the worker waits inside ``dequeue(timeout)``:
 no polling. Otherwise (SQLite) it polls, sleeping ``delay`` seconds after an
 empty read and multiplying the delay by ``backoff`` up to ``max_delay``
 (huey's rule); a task resets the delay.
+
+Taking ahead: while its tasks are short (the last one took under
+:data:`AHEAD_BELOW`), a worker sends the take of its next task, with the
+acknowledgement of the last one, just before running the current one, and reads
+the answer afterwards: the round trip overlaps the task. At most one message
+waits that way per worker, and only behind a task expected to be short, so a
+long task does not keep a message from idle workers; a stop hands it back.
 """
 from __future__ import annotations
 
@@ -20,12 +27,14 @@ from hueyd.storage.base import StorageError
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.api.task import Task
-    from hueyd.storage.base import Message
+    from hueyd.storage.base import Message, PendingTake
 
 logger = logging.getLogger("hueyd.consumer.worker")
 
 #: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
 DEFAULT_READ_TIMEOUT = 1.0
+#: a worker takes its next task ahead only while the last one ran shorter than this
+AHEAD_BELOW = 0.005
 
 
 class Worker(Role):
@@ -50,6 +59,10 @@ class Worker(Role):
         #: the message of a task whose run the storage cut short: handed back (the task
         #: runs again) as soon as the storage answers, so an outage loses no task
         self.unsettled: Message | None = None
+        #: the next task, taken ahead while the last one ran (not started yet)
+        self.ahead: Task | None = None
+        #: how long the last task ran (infinite until one has: no taking ahead at first)
+        self.last_run = float("inf")
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
@@ -60,13 +73,16 @@ class Worker(Role):
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
 
     def _finish_pending(self) -> None:
-        if self.finished is None:
-            return
+        """Acknowledge the last task run and hand back the one taken ahead."""
+        finished, self.finished = self.finished, None
+        ahead, self.ahead = self.ahead, None
         try:
-            self.huey.finish(self.finished)
-        except StorageError as exc:  # its lease hands it back: at least once, as promised
-            logger.error("%s cannot acknowledge task %s: %s", self.name, self.finished.id, exc)
-        self.finished = None
+            if finished is not None:
+                self.huey.finish(finished)
+            if ahead is not None:
+                self.huey.requeue(ahead)
+        except StorageError as exc:  # the lease hands them back: at least once, as promised
+            logger.error("%s cannot settle its last tasks: %s", self.name, exc)
 
     def _hooks(self, what: str, run: Callable[[], None]) -> None:
         """Hooks may take a while: they count as a task, so silence is not a hang."""
@@ -84,8 +100,11 @@ class Worker(Role):
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         try:
             settled = self.settle()
-            task = self.huey.dequeue(wait, finished=self.finished)
-            self.finished = None
+            if self.ahead is not None:
+                task, self.ahead = self.ahead, None
+            else:
+                task = self.huey.dequeue(wait, finished=self.finished)
+                self.finished = None
         except StorageError as exc:
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
             self.pause()
@@ -132,17 +151,22 @@ class Worker(Role):
         self.delay *= self.backoff
 
     def run(self, task: Task) -> None:
-        """Execute one task; huey.execute stores its outcome and acks its message."""
+        """Execute one task; its outcome is stored, and its message acknowledged with
+        the next take (or at shutdown)."""
         if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
             task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
         finished, message = True, task.message
+        previous, self.finished = self.finished, None
+        pending = self._take_ahead(previous)
+        started = self.clock()
         try:
-            self.slot.start_task(self.clock(), task.id, task.name, task.message)
+            self.slot.start_task(started, task.id, task.name, task.message)
             self.huey.execute(task, finish=False, guard=self.interruptible())
             self.finished = task
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)
+            self._hand_back_ahead(pending, previous)
             raise
         except StorageError as exc:
             self.errors.error("%s lost the storage while running task %s: %s", self.name,
@@ -153,7 +177,47 @@ class Worker(Role):
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey
             self.busy = False
             fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
+            self._hand_back_ahead(pending, previous)
             raise
         finally:
             self.busy = False
-            self.slot.end_task(self.clock(), counted=finished)
+            ended = self.clock()
+            self.last_run = ended - started
+            self.slot.end_task(ended, counted=finished)
+        self._receive_ahead(pending, previous)
+
+    def _take_ahead(self, previous: Task | None) -> PendingTake | None:
+        """Send the take of the next task now, if the last one was short; else make
+        sure ``previous`` is acknowledged before a task that may run long."""
+        try:
+            if self.last_run < AHEAD_BELOW and not self.stop_flag.is_set():
+                pending = self.huey.take_ahead(previous)
+                if pending is not None:
+                    return pending
+            if previous is not None:
+                self.huey.finish(previous)
+        except StorageError as exc:  # the lease hands it back: at least once, as promised
+            self.errors.error("%s cannot reach the queue: %s", self.name, exc)
+        return None
+
+    def _receive_ahead(self, pending: PendingTake | None, previous: Task | None) -> None:
+        """The task taken ahead (if any) becomes the next one to run."""
+        if pending is None:
+            return
+        try:
+            self.ahead = self.huey.receive(pending, previous)
+        except StorageError as exc:  # a lost acknowledgement: the lease hands it back
+            self.errors.error("%s cannot read the queue: %s", self.name, exc)
+
+    def _hand_back_ahead(self, pending: PendingTake | None, previous: Task | None) -> None:
+        """This worker stops in the middle of a task: the one taken ahead goes back."""
+        try:
+            self._receive_ahead(pending, previous)
+            if self.ahead is not None:
+                self.huey.requeue(self.ahead)
+        except BaseException:
+            if pending is not None:
+                pending.drop()
+            raise
+        finally:
+            self.ahead = None

@@ -58,6 +58,20 @@ class DeadLetter:
     id: str = ""
 
 
+class PendingTake(abc.ABC):
+    """A take whose request is on its way and whose answer is read later
+    (:meth:`Storage.take_ahead`). Exactly one of ``collect`` or ``drop`` is called."""
+
+    @abc.abstractmethod
+    def collect(self) -> Message | None:
+        """The message taken, or None: the queue was empty."""
+
+    @abc.abstractmethod
+    def drop(self) -> None:
+        """Give up on the answer (the caller is being interrupted). Whatever the take
+        moved stays held under the consumer's lease and goes back with it."""
+
+
 class Storage(abc.ABC):
     """Queue, schedule, key/value (results, revocations, locks) and dead letters."""
 
@@ -109,6 +123,14 @@ class Storage(abc.ABC):
         one round trip on Redis instead of two."""
         self.finish(message, forget)
         return self.dequeue(timeout)
+
+    def take_ahead(self, finished: Message | None,
+                   forget: Sequence[str] = ()) -> PendingTake | None:
+        """Send a non-blocking take (and :meth:`finish` of ``finished``) now, read its
+        answer later: a worker about to run a short task collects it afterwards, so
+        the round trip overlaps the task. None where the backend cannot; then nothing
+        was sent and ``finished`` is still to be finished."""
+        return None
 
     def requeue(self, message: Message) -> None:
         """Hand an unfinished message back to the head of the queue."""

@@ -17,20 +17,44 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import redis
 
 from hueyd.storage import redis_lease_scripts as lease_lua
 from hueyd.storage import redis_scripts as lua
-from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.base import DeadLetter, Message, PendingTake, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis_leases import InFlight, RedisLeases
 from hueyd.storage.redis_values import ExpiringValues, HashValues
+from hueyd.storage.redis_wire import Batch, Exchange
 
 #: how many schedule entries one script call moves; each batch is atomic
 SCHEDULE_BATCH = 1000
+
+
+class _Take(NamedTuple):
+    """Where a take sits in its batch: the holder's list, the index of its reply, and
+    whether the revocation count follows it."""
+
+    held: str
+    skip: int
+    counted: bool
+
+
+class _Ahead(PendingTake):
+    def __init__(self, storage: RedisStorage, batch: Batch, sent: Exchange, take: _Take,
+                 receipt: InFlight | None) -> None:
+        self.storage, self.batch, self.sent = storage, batch, sent
+        self.take, self.receipt = take, receipt
+
+    def collect(self) -> Message | None:
+        return self.storage._collect_ahead(self)
+
+    def drop(self) -> None:
+        self.sent.drop()
+        self.storage._suspect.add(self.take.held)
 
 
 __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
@@ -93,39 +117,67 @@ class RedisStorage(RedisLeases, HashValues, Storage):
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        return self._take_next(self.conn.pipeline(transaction=False), timeout)
+        return self._take_next(Batch(), timeout)
 
     @translate_errors
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],
                            timeout: float = 0) -> Message | None:
         """Acknowledge one task and take the next message in one round trip: the ack's
-        commands and the BLMOVE share a pipeline (the server runs them in order)."""
-        pipe = self.conn.pipeline(transaction=False)
-        receipt = self._finish_into(pipe, message, forget)
-        taken = self._take_next(pipe, timeout)
+        commands and the BLMOVE share a batch (the server runs them in order)."""
+        batch = Batch()
+        receipt = self._finish_into(batch, message, forget)
+        taken = self._take_next(batch, timeout)
         if receipt is not None:
             self._forget(receipt)
         return taken
 
-    def _take_next(self, pipe: redis.client.Pipeline, timeout: float) -> Message | None:
-        """Run ``pipe`` with the take appended (BLMOVE into this holder's in-flight list:
+    def _take_next(self, batch: Batch, timeout: float) -> Message | None:
+        """Run ``batch`` with the take appended (BLMOVE into this holder's in-flight list:
         one atomic step on the server) and the revocation count riding along."""
-        held, skip = self.holder_list(), len(pipe)
+        take = self._add_take(batch, timeout)
+        return self._received(take, lambda: batch.execute(self.pool))
+
+    @translate_errors
+    def take_ahead(self, finished: Message | None,
+                   forget: Sequence[str] = ()) -> PendingTake | None:
+        batch = Batch()
+        receipt = None if finished is None else self._finish_into(batch, finished, forget)
+        take = self._add_take(batch, 0)
+        try:
+            sent = batch.send(self.pool)
+        except BaseException:
+            self._suspect.add(take.held)
+            raise
+        return _Ahead(self, batch, sent, take, receipt)
+
+    def _add_take(self, batch: Batch, timeout: float) -> _Take:
+        held, skip = self.holder_list(), len(batch)
         if self.blocking and timeout and timeout > 0:
-            pipe.blmove(self.keys.queue, held, block_seconds(timeout, self.pool), "RIGHT", "LEFT")
+            batch.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT",
+                          block_seconds(timeout, self.pool))
         else:
-            pipe.lmove(self.keys.queue, held, "RIGHT", "LEFT")
-        counted = self._count_revocations_into(pipe)
+            batch.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
+        return _Take(held, skip, self._count_revocations_into(batch))
+
+    def _received(self, take: _Take, run: Callable[[], list[Any]]) -> Message | None:
+        """The message among the replies of ``run()`` (which sends or reads the take)."""
         replies: list[Any] = []
 
-        def take() -> bytes | None:
-            replies[:] = pipe.execute()[skip:]
+        def entry() -> bytes | None:
+            replies[:] = run()[take.skip:]
             return replies[0]
 
-        entry = self._taken(held, take)
-        if entry is None:
+        taken = self._taken(take.held, entry)
+        if taken is None:
             return None
-        return self._message(entry, held, replies[1] if counted else None)
+        return self._message(taken, take.held, replies[1] if take.counted else None)
+
+    @translate_errors
+    def _collect_ahead(self, ahead: _Ahead) -> Message | None:
+        message = self._received(ahead.take, lambda: ahead.batch.collect(ahead.sent))
+        if ahead.receipt is not None:
+            self._forget(ahead.receipt)
+        return message
 
     def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
         return Message(entry, InFlight(entry, 0, held), revocations)
@@ -243,6 +295,10 @@ class PriorityRedisStorage(RedisStorage):
             if self.conn.blpop([self.keys.wake], block_seconds(timeout, self.pool)):
                 entry = self._take(keys=keys)
         return entry
+
+    def take_ahead(self, finished: Message | None,
+                   forget: Sequence[str] = ()) -> PendingTake | None:
+        return None  # the take is a script that may wait for a wake-up token
 
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],
                            timeout: float = 0) -> Message | None:

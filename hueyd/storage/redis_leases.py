@@ -25,6 +25,7 @@ from hueyd.storage import redis_lease_scripts as lease_lua
 from hueyd.storage.base import Message
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
 from hueyd.storage.redis_client import translate_errors
+from hueyd.storage.redis_wire import Batch, Script
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.redis_scripts import RedisKeys
 
 logger = logging.getLogger("hueyd.storage")
+
+FINISH = Script(lease_lua.FINISH)
 
 
 class InFlight(NamedTuple):
@@ -88,7 +91,7 @@ class RedisLeases(LeaseHolder):
         or that its reply may have been lost."""
         try:
             entry = take()
-        except Exception:
+        except BaseException:  # interrupted too: the reply may never be read
             self._suspect.add(held)
             raise
         if entry is not None:
@@ -122,20 +125,19 @@ class RedisLeases(LeaseHolder):
             logger.warning("handed back %d message(s) taken while the connection to redis "
                            "broke", len(strays))
 
-    def _finish_into(self, pipe: redis.client.Pipeline, message: Message,
+    def _finish_into(self, batch: Batch, message: Message,
                      forget: Sequence[str] = ()) -> InFlight | None:
-        """Queue the acknowledgement of ``message`` on ``pipe``: drop its in-flight entry,
-        its count of deaths and the ``forget`` keys. One EVAL (the script text, cached by
-        the server: nothing to reload after a restart) instead of a command each, which
-        is what a worker's client spends its time packing and parsing."""
+        """Queue the acknowledgement of ``message`` on ``batch``: drop its in-flight entry,
+        its count of deaths and the ``forget`` keys, in one script rather than a command
+        each (what a worker's client spends its time packing and parsing)."""
         receipt = message.receipt
         if not (isinstance(receipt, InFlight) and receipt.held_in):
             for key in forget:
-                self._delete_into(pipe, key)
+                self._delete_into(batch, key)
             return None
         places = [place for key in forget for place in self._value_places(key)]
-        pipe.eval(lease_lua.FINISH, 2 + len(places), receipt.held_in, self.keys.deliveries,
-                  *places, receipt.entry, hashlib.sha1(message.data).hexdigest(), *forget)
+        batch.script(FINISH, [receipt.held_in, self.keys.deliveries, *places],
+                     [receipt.entry, hashlib.sha1(message.data).hexdigest(), *forget])
         return receipt
 
     @translate_errors
@@ -146,10 +148,10 @@ class RedisLeases(LeaseHolder):
     @translate_errors
     def finish(self, message: Message, forget: Sequence[str] = ()) -> None:
         """Acknowledge ``message`` and delete the ``forget`` keys: one round trip."""
-        pipe = self.conn.pipeline(transaction=False)
-        receipt = self._finish_into(pipe, message, forget)
-        if len(pipe):
-            pipe.execute()
+        batch = Batch()
+        receipt = self._finish_into(batch, message, forget)
+        if len(batch):
+            batch.execute(self.pool)
         if receipt is not None:
             self._forget(receipt)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from hueyd.storage.base import REVOCATION_PREFIXES
 from hueyd.storage import redis_scripts as lua
 from hueyd.storage.redis_client import translate_errors
+from hueyd.storage.redis_wire import Batch
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
@@ -33,6 +34,7 @@ class _StringValues:
     """What both layouts share: values in ``hueyd:{name}:kv:<key>`` string keys."""
 
     conn: redis.Redis
+    pool: redis.ConnectionPool
     keys: RedisKeys
 
     def _value_keys(self) -> list[bytes]:
@@ -63,9 +65,9 @@ class HashValues(_StringValues):
     def _hash_of(self, key: str) -> str:
         return self.keys.revoked if key.startswith(REVOCATION_PREFIXES) else self.keys.values
 
-    def _count_revocations_into(self, pipe: redis.client.Pipeline) -> bool:
-        """Queue HLEN of the revocations on ``pipe`` (it rides along with a take)."""
-        pipe.hlen(self.keys.revoked)
+    def _count_revocations_into(self, batch: Batch) -> bool:
+        """Queue HLEN of the revocations on ``batch`` (it rides along with a take)."""
+        batch.command("HLEN", self.keys.revoked)
         return True
 
     @translate_errors
@@ -100,14 +102,14 @@ class HashValues(_StringValues):
 
     @translate_errors
     def delete_data(self, key: str) -> bool:
-        pipe = self.conn.pipeline(transaction=False)
-        self._delete_into(pipe, key)
-        return sum(pipe.execute()) > 0
+        batch = Batch()
+        self._delete_into(batch, key)
+        return sum(batch.execute(self.pool)) > 0
 
-    def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
-        """Queue the deletion of ``key`` on ``pipe`` (so an ack can carry it along)."""
-        pipe.hdel(self._hash_of(key), key)
-        pipe.delete(self.keys.value(key))
+    def _delete_into(self, batch: Batch, key: str) -> None:
+        """Queue the deletion of ``key`` on ``batch`` (so an ack can carry it along)."""
+        batch.command("HDEL", self._hash_of(key), key)
+        batch.command("DEL", self.keys.value(key))
 
     def _value_places(self, key: str) -> tuple[str, str]:
         """The hash and the string key where ``key``'s value may be."""
@@ -168,13 +170,13 @@ class ExpiringValues(_StringValues):
     def delete_data(self, key: str) -> bool:
         return self.conn.delete(self.keys.value(key)) > 0
 
-    def _delete_into(self, pipe: redis.client.Pipeline, key: str) -> None:
-        pipe.delete(self.keys.value(key))
+    def _delete_into(self, batch: Batch, key: str) -> None:
+        batch.command("DEL", self.keys.value(key))
 
     def _value_places(self, key: str) -> tuple[str, str]:
         return self.keys.values, self.keys.value(key)  # no hash here: its HDEL is a no-op
 
-    def _count_revocations_into(self, pipe: redis.client.Pipeline) -> bool:
+    def _count_revocations_into(self, batch: Batch) -> bool:
         return False  # revocations are string keys among the others: no cheap count
 
     @translate_errors

@@ -1,0 +1,155 @@
+"""A worker's round trip, packed by hand: the few commands of an acknowledgement
+and a take, written in one piece and read back in order.
+
+Why: redis-py's ``Pipeline`` builds objects, encodes every argument through its
+``Encoder`` and runs a response callback per reply. For the three commands of a
+worker's steady state that costs about 140 µs of CPU per task (measured: 190 µs
+per round trip with a pipeline, 50 µs packed here), more than everything else a
+no-op task does. Only the packing is ours: the connection comes from the pool and
+replies are read by the connection's own parser, so authentication, TLS, fork
+safety and hiredis stay redis-py's.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from typing import Any, Sequence
+
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+Arg = bytes | str | int | float
+
+
+def pack(*args: Arg) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif not isinstance(arg, bytes):
+            arg = repr(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+class Script:
+    """A Lua script run by its SHA1; its text is sent only when the server lacks it
+    (after a restart or SCRIPT FLUSH), so the common case packs 40 bytes."""
+
+    __slots__ = ("text", "sha")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+
+class Batch:
+    """Commands sent in one write, replies read in order (no MULTI: a pipeline)."""
+
+    __slots__ = ("_parts", "_scripts")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._scripts: dict[int, tuple] = {}  # index -> what to EVAL on NOSCRIPT
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def command(self, *args: Arg) -> None:
+        self._parts.append(pack(*args))
+
+    def packed(self, command: bytes) -> None:
+        """A command packed beforehand (one whose arguments never change)."""
+        self._parts.append(command)
+
+    def script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> None:
+        self._scripts[len(self._parts)] = ("EVAL", script.text, len(keys), *keys, *args)
+        self._parts.append(pack("EVALSHA", script.sha, len(keys), *keys, *args))
+
+    def execute(self, pool: redis.ConnectionPool) -> list[Any]:
+        """Every reply, in order; the first error reply is raised once all are read."""
+        return self.collect(self.send(pool))
+
+    def send(self, pool: redis.ConnectionPool) -> Exchange:
+        """Write the commands now; :meth:`collect` reads the replies later."""
+        return Exchange(pool, self._parts)
+
+    def collect(self, sent: Exchange) -> list[Any]:
+        """The replies of ``sent``, as :meth:`execute` returns them."""
+        pool, replies = sent.pool, sent.replies()
+        missing = [i for i in self._scripts if isinstance(replies[i], NoScriptError)]
+        if missing:
+            evals = [pack(*self._scripts[i]) for i in missing]
+            for i, reply in zip(missing, exchange(pool, evals)):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+
+class Exchange:
+    """Commands written in one piece on a pooled connection, their replies not read
+    yet. The connection stays checked out until :meth:`replies` (or :meth:`drop`); one
+    whose exchange did not complete is closed, never handed to the next caller with
+    replies pending."""
+
+    __slots__ = ("pool", "conn", "count")
+
+    def __init__(self, pool: redis.ConnectionPool, commands: list[bytes]) -> None:
+        self.pool, self.count = pool, len(commands)
+        self.conn: Any = checkout(pool)
+        try:
+            self.conn.send_packed_command([b"".join(commands)])
+        except BaseException:
+            self.drop()
+            raise
+
+    def replies(self) -> list[Any]:
+        """One reply per command; error replies are returned, not raised."""
+        if self.conn is None:
+            raise redis.ConnectionError("the exchange was dropped before its replies came")
+        complete = False
+        try:
+            replies: list[Any] = []
+            for _ in range(self.count):
+                try:
+                    replies.append(self.conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+            complete = True
+            return replies
+        finally:
+            self._release(complete)
+
+    def drop(self) -> None:
+        """Give up on the replies: the connection is closed."""
+        if self.conn is not None:
+            self._release(False)
+
+    def _release(self, clean: bool) -> None:
+        conn, self.conn = self.conn, None
+        if not clean:
+            conn.disconnect()
+        self.pool.release(conn)
+
+
+def exchange(pool: redis.ConnectionPool, commands: list[bytes]) -> list[Any]:
+    """Send ``commands`` and read their replies (error replies returned, not raised)."""
+    return Exchange(pool, commands).replies()
+
+
+_NAMES_COMMAND: dict[type, bool] = {}
+
+
+def checkout(pool: redis.ConnectionPool) -> Any:
+    """A connection from ``pool``. redis-py 4.x requires a command name here; since
+    5.3 passing one is deprecated (a warning per call)."""
+    kind = type(pool)
+    needs_name = _NAMES_COMMAND.get(kind)
+    if needs_name is None:
+        param = inspect.signature(pool.get_connection).parameters.get("command_name")
+        needs_name = param is not None and param.default is inspect.Parameter.empty
+        _NAMES_COMMAND[kind] = needs_name
+    return pool.get_connection("PIPELINE") if needs_name else pool.get_connection()
