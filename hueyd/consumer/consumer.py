@@ -84,6 +84,7 @@ class Consumer:
         self.shutdown_timeout = shutdown_timeout
         self.reopen_logs_hook = reopen_logs
         self.runtime = get_runtime(worker_type)
+        self._lane = self.runtime.lane()  # shared by every worker, replacements too
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []
         self.stopping = False
@@ -130,7 +131,8 @@ class Consumer:
             return Scheduler(self.huey, slot, flag, self.scheduler_interval, self.periodic,
                              self.utc, reopen_logs=self.reopen_logs_hook)
         return Worker(self.huey, slot, flag, f"Worker-{index}", self.delay, self.max_delay,
-                      self.backoff, self.task_timeout, reopen_logs=self.reopen_logs_hook)
+                      self.backoff, self.task_timeout, reopen_logs=self.reopen_logs_hook,
+                      lane=self._lane)
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging

@@ -14,6 +14,7 @@ import logging
 from typing import Any, ContextManager
 
 from hueyd.api.exceptions import ConfigurationError
+from hueyd.consumer.lane import Lane
 from hueyd.consumer.role import Role, StopFlag
 
 logger = logging.getLogger("hueyd.consumer")
@@ -78,6 +79,11 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def spawn(self, role: Role) -> Handle:
         """Start ``role`` (``run_role`` until its stop flag is set)."""
+
+    def lane(self) -> Lane | None:
+        """What the workers of one consumer share to keep short tasks off the GIL's
+        merry-go-round (thread workers only)."""
+        return None
 
     def timeout(self, seconds: float) -> ContextManager[Any]:
         """huey's timeout handler: raise TaskTimeout inside a task after ``seconds``.

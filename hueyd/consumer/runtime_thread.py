@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from hueyd.consumer.lane import Lane
 from hueyd.consumer.role import Role, StopFlag, run_role
 from hueyd.consumer.runtime import Handle, Runtime
+from hueyd.consumer.worker import AHEAD_BELOW
 
 logger = logging.getLogger("hueyd.consumer")
 
@@ -28,6 +30,9 @@ class ThreadRuntime(Runtime):
 
     def stop_flag(self) -> StopFlag:
         return threading.Event()
+
+    def lane(self) -> Lane:
+        return Lane(patience=AHEAD_BELOW)
 
     def spawn(self, role: Role) -> Handle:
         # daemon: an immediate stop must not wait for a task that cannot be interrupted

@@ -11,6 +11,8 @@ acknowledgement of the last one, just before running the current one, and reads
 the answer afterwards: the round trip overlaps the task. At most one message
 waits that way per worker, and only behind a task expected to be short, so a
 long task does not keep a message from idle workers; a stop hands it back.
+Thread workers also share a :class:`~hueyd.consumer.lane.Lane`: while tasks are
+short and CPU-bound, one of them drains and the others park before taking.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
+from hueyd.consumer.lane import Lane, waited
 from hueyd.consumer.role import RateLimitedLog, Role, StopFlag, WorkerInterrupted
 from hueyd.storage.base import StorageError
 
@@ -42,7 +45,7 @@ class Worker(Role):
                  delay: float = 0.1, max_delay: float = 10.0, backoff: float = 1.15,
                  task_timeout: float | None = None,
                  reopen_logs: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, lane: Lane | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
@@ -63,12 +66,18 @@ class Worker(Role):
         self.ahead: Task | None = None
         #: how long the last task ran (infinite until one has: no taking ahead at first)
         self.last_run = float("inf")
+        self.lane = lane
+        #: the last task was short and CPU-bound: the next one runs holding the lane
+        self.cpu_short = False
+        self.waits_in_row = 0  # tasks in a row that spent their time waiting
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
         self._hooks("startup hooks", self.huey.run_startup_hooks)
 
     def shutdown(self) -> None:
+        if self.lane is not None:
+            self.lane.leave(self)
         self._finish_pending()
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
 
@@ -98,6 +107,9 @@ class Worker(Role):
         self.reopen_if_asked()
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
+        lane = self.lane
+        if lane is not None and self.ahead is None and not lane.enter(self, self.stop_flag.is_set):
+            return  # parked: another worker drains short tasks
         try:
             settled = self.settle()
             if self.ahead is not None:
@@ -114,6 +126,8 @@ class Worker(Role):
             self.pause()
             return
         self.errors.recovered("%s reads the queue again%s", self.name, settled)
+        if task is None and lane is not None:
+            lane.leave(self)
         if task is None:
             if not storage.blocking:
                 self.pause()
@@ -158,6 +172,10 @@ class Worker(Role):
         finished, message = True, task.message
         previous, self.finished = self.finished, None
         pending = self._take_ahead(previous)
+        lane = self.lane
+        if lane is not None:
+            lane.step(self, keep=self.cpu_short)
+            cpu = time.thread_time()
         started = self.clock()
         try:
             self.slot.start_task(started, task.id, task.name, task.message)
@@ -183,8 +201,16 @@ class Worker(Role):
             self.busy = False
             ended = self.clock()
             self.last_run = ended - started
+            if lane is not None:
+                self._judge(time.thread_time() - cpu)
+                lane.step(self, keep=self.cpu_short)
             self.slot.end_task(ended, counted=finished)
         self._receive_ahead(pending, previous)
+
+    def _judge(self, cpu: float) -> None:
+        """Whether the next task runs holding the lane (see lane.py)."""
+        self.waits_in_row = self.waits_in_row + 1 if waited(self.last_run, cpu) else 0
+        self.cpu_short = self.last_run < AHEAD_BELOW and self.waits_in_row < 2
 
     def _take_ahead(self, previous: Task | None) -> PendingTake | None:
         """Send the take of the next task now, if the last one was short; else make

@@ -1,0 +1,105 @@
+"""The lane thread workers share: one drains short CPU-bound tasks, the others park
+before taking; nobody parks behind a long step."""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import hueyd
+from hueyd.consumer.heartbeat import make_slots
+from hueyd.consumer.lane import PARK_AT_MOST, Lane, waited
+from hueyd.consumer.worker import AHEAD_BELOW, Worker
+from tests.helpers import wait_for
+
+
+def never() -> bool:
+    return False
+
+
+def test_a_second_worker_parks_while_the_holder_steps_and_goes_ahead_after_a_long_step():
+    lane = Lane(patience=0.2)
+    holder, other = object(), object()
+    assert lane.enter(holder, never) and lane.holder is holder
+    entered = threading.Event()
+    thread = threading.Thread(target=lambda: lane.enter(other, never) and entered.set())
+    thread.start()
+    # the holder keeps stepping (short steps): the other one stays parked
+    until = time.monotonic() + 0.6
+    while time.monotonic() < until:
+        lane.step(holder, keep=True)
+        assert not entered.is_set()
+        time.sleep(0.01)
+    # a step longer than the patience: the other one goes ahead, without the lane
+    wait_for(entered.is_set, 5, message="the parked worker to go ahead")
+    assert lane.holder is holder
+    thread.join(5)
+
+
+def test_leaving_wakes_a_parked_worker_which_takes_the_lane():
+    lane = Lane(patience=10)
+    holder, other = object(), object()
+    lane.enter(holder, never)
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(lane.enter(other, never)))
+    thread.start()
+    lane.step(holder, keep=False)  # its next task may wait: it leaves
+    thread.join(5)
+    assert got == [True] and lane.holder is other
+
+
+def test_a_parked_worker_returns_to_its_loop_and_sees_a_stop():
+    lane = Lane(patience=60)
+    lane.enter(object(), never)
+    started = time.monotonic()
+    assert lane.enter(object(), never) is False  # still busy: back to the loop (heartbeat)
+    assert PARK_AT_MOST <= time.monotonic() - started < PARK_AT_MOST + 5
+    assert lane.enter(object(), lambda: True) is True  # stopping: no parking
+
+
+def test_waiting_is_judged_by_the_share_of_time_off_the_cpu():
+    assert not waited(0.001, 0.001)
+    assert not waited(0.001, 0.0009)
+    assert waited(0.003, 0.0002)  # a 3 ms network call
+    assert waited(0.0005, 0.0)
+
+
+def test_thread_workers_drain_cpu_bound_tasks_on_one_thread(redis_url):
+    """Three thread workers, a queue of short CPU-bound tasks: after the first few, they
+    run on one thread while the other two park (no GIL hand-offs between them)."""
+    huey = hueyd.RedisHuey("lane", url=redis_url, read_timeout=0.1)
+    ran_on: list[str] = []
+
+    @huey.task()
+    def compute(n):
+        ran_on.append(threading.current_thread().name)
+        return sum(range(200))
+
+    tasks = 300
+    for n in range(tasks):
+        compute(n)
+    huey.storage.start_consuming()
+    lane, stop = Lane(patience=AHEAD_BELOW), threading.Event()
+    slots = make_slots(3, shared=False)
+    workers = [Worker(huey, slots[i], stop, f"Worker-{i + 1}", lane=lane) for i in range(3)]
+
+    def run(worker: Worker) -> None:
+        worker.initialize()
+        while not stop.is_set():
+            worker.loop()
+        worker.shutdown()
+
+    threads = [threading.Thread(target=run, args=(w,), name=w.name) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(ran_on) == tasks, 60, message=lambda: f"{len(ran_on)} tasks run")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    busiest, count = collections.Counter(ran_on).most_common(1)[0]
+    assert count >= 0.8 * tasks, collections.Counter(ran_on)
+    assert huey.storage.queue_size() == 0
+    assert sum(c.in_flight for c in huey.storage.consumers()) == 0
+    huey.storage.release()
