@@ -110,16 +110,22 @@ def command_mix(results: Results, scenarios: list[Scenario]) -> list[str]:
 
 
 def thread_scaling(results: Results) -> list[str]:
-    """Issue 8: more thread workers never slower than fewer (medians of tasks/s)."""
+    """Issue 8: more thread workers never slower than fewer (medians of tasks/s). A drop
+    whose repeats overlap those of the fewer threads is reported as within the noise:
+    on a shared 2-core machine repeats of one setting spread by 10-25 %."""
     lines = []
     for system in results.systems:
-        rates = [(w, results.median(f"drain-thread-{w}", system, "rate")) for w in (1, 4, 8)]
-        rates = [(w, r) for w, r in rates if r is not None]
+        rates = [(w, results.values(f"drain-thread-{w}", system, "rate", 1.0)) for w in (1, 4, 8)]
+        rates = [(w, r) for w, r in rates if r]
         if len(rates) < 2:
             continue
-        shown = ", ".join(f"w{w} {r:.0f}/s" for w, r in rates)
-        drops = [f"w{wb} {100 * (1 - b / a):.0f}% slower than w{wa}"
-                 for (wa, a), (wb, b) in zip(rates, rates[1:]) if b < a]
+        shown = ", ".join(f"w{w} {statistics.median(r):.0f}/s" for w, r in rates)
+        drops = []
+        for (wa, a), (wb, b) in zip(rates, rates[1:]):
+            ma, mb = statistics.median(a), statistics.median(b)
+            if mb < ma:
+                noise = " (within the spread of the repeats)" if max(b) >= min(a) else ""
+                drops.append(f"w{wb} {100 * (1 - mb / ma):.0f}% slower than w{wa}{noise}")
         lines.append(f"{system} thread scaling: {shown}: "
                      + ("; ".join(drops) if drops else "never slower with more threads"))
     return lines

@@ -122,11 +122,12 @@ def run_command(config: Config, reread: Callable[[], Config]) -> int:
 
 def patch_for_gevent() -> None:
     try:
-        from gevent import monkey
+        import gevent.monkey  # noqa: F401
     except ImportError:
         raise ConfigError(None, "worker_type", "greenlet workers need gevent (apt install "
                           "python3-gevent, or pip install 'hueyd[gevent]')") from None
-    monkey.patch_all()
+    from hueyd.daemon import gevent_setup
+    gevent_setup.patch()
 
 
 def trial(config: Config) -> None:

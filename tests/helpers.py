@@ -15,6 +15,9 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
+#: the project's root (a clone of the repository)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
              message: str | Callable[[], str] = "condition") -> T:

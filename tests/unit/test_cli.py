@@ -15,9 +15,8 @@ import pytest
 
 from hueyd import cli
 from hueyd.daemon import logs
-from tests.helpers import wait_for
+from tests.helpers import ROOT, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HUEYD = [sys.executable, "-m", "hueyd"]
 SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID",
                      "JOURNAL_STREAM")
