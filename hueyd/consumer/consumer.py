@@ -198,6 +198,12 @@ class Consumer:
                                 if verdict.state is State.STUCK else
                                 WorkerLost(f"{member.role.name} {handle.describe_exit()}"))
             fail(self.huey, task, error)
+        if handle.pid is not None:
+            try:
+                self.huey.storage.hand_back_worker(handle.pid)
+            except StorageError as exc:
+                logger.warning("cannot hand back what %s held yet (it returns when this "
+                               "consumer stops): %s", member.role.name, exc)
         self._dying.append(handle)
         member.role = self._make_role(self.members.index(member), member.slot)
         self._spawn(member)

@@ -153,6 +153,12 @@ class Storage(abc.ABC):
         consumers whose lease ran out back to the queue. The scheduler calls it
         each tick; :class:`StorageError` when the backend is unreachable."""
 
+    def hand_back_worker(self, pid: int) -> int:
+        """Hand back what worker process ``pid`` of this consumer held when it died;
+        returns how many. Backends that cannot tell workers apart return 0: what the
+        worker held goes back when the consumer stops or its lease runs out."""
+        return 0
+
     def release(self) -> int:
         """Hand every message still held by this consumer back to the head of the
         queue and drop its lease (graceful or immediate stop, after the workers

@@ -84,6 +84,17 @@ redis.call('HDEL', KEYS[6], ARGV[1])
 return count
 """
 
+# KEYS: queue keys, the consumer's set of lists, then the lists of one worker process
+# that died. Returns how many messages went back.
+HAND_BACK = RETURN_ALL + """
+local count = 0
+for i = 6, #KEYS do
+  count = count + return_all(KEYS[i])
+  redis.call('SREM', KEYS[5], KEYS[i])
+end
+return count
+"""
+
 # KEYS: queue keys, consumers, cards, deliveries, dead letters, then per candidate
 # consumer its set of lists followed by those lists; ARGV: max deliveries,
 # dead-letter reason, then (consumer id, forced, number of lists) per candidate.

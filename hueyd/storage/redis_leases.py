@@ -63,6 +63,7 @@ class RedisLeases(LeaseHolder):
         self._requeue_script = script(self.push_lua + lease_lua.REQUEUE)
         self._renew_script = script(lease_lua.RENEW)
         self._release_script = script(self.push_lua + lease_lua.RELEASE)
+        self._hand_back_script = script(self.push_lua + lease_lua.HAND_BACK)
         self._recover_script = script(self.push_lua + lease_lua.RECOVER)
         self._registered: set[str] = set()  # lists this process has added to its set
         self._given: dict[str, Counter] = {}  # list -> entries returned, not yet settled
@@ -221,6 +222,22 @@ class RedisLeases(LeaseHolder):
         self._leased = False
         self._registered.clear()
         self._given.clear()
+        return count
+
+    @translate_errors
+    def hand_back_worker(self, pid: int) -> int:
+        """Hand back what a worker process of this consumer held when it died (a task
+        taken ahead, an unacknowledged one): now, not when the consumer stops."""
+        if self.consumer_id is None:
+            return 0
+        (lists,) = self._lists_of([self.consumer_id])
+        dead = [key for key in lists if key.rsplit(":", 1)[-1].split("-")[0] == str(pid)]
+        if not dead:
+            return 0
+        count = self._hand_back_script(
+            keys=[*self.keys.queue_keys(), self.keys.holders(self.consumer_id), *dead])
+        if count:
+            logger.warning("handed back %d message(s) held by worker process %d", count, pid)
         return count
 
     @translate_errors

@@ -47,6 +47,28 @@ def test_a_task_whose_worker_is_killed_counts_as_failed_and_is_retried(make_app,
     assert len(app.marks("hang")) == 2 and daemon.running()
 
 
+def test_a_killed_process_worker_hands_back_the_task_it_had_taken_ahead(make_app, hueyd_proc):
+    """Short tasks first, so the worker takes its next task ahead: while the hanging one
+    runs, the task queued behind it waits in this worker's in-flight list. Killed and
+    replaced, the worker's list goes back to the queue at once, not at the next stop."""
+    app = make_app("redis", "ahead")
+    app.tasks.add(1, 1)
+    app.tasks.add(2, 2)
+    hung = app.tasks.hang_once("hang", 60)
+    after = app.tasks.add(10, 10)
+    daemon = hueyd_proc(app, "tasksapp.huey", "-k", "process", "-w", "1", "-n", "-c", "1",
+                        "-m", "0.2")
+    wait_for(lambda: app.marks("hang"), 15, message="the hanging task")
+    in_flight = lambda: sum(c.in_flight for c in app.huey.storage.consumers())  # noqa: E731
+    wait_for(lambda: app.huey.storage.queue_size() == 0 and in_flight() == 2, 5,
+             message=lambda: f"the next task taken ahead: {in_flight()} in flight")
+    os.kill(app.marks("hang")[0][1], signal.SIGKILL)
+    assert wait_for(lambda: outcome(after), 15, message="the task taken ahead") == 20
+    assert wait_for(lambda: outcome(hung), 15, message="the retry") == "second run"
+    wait_for(lambda: in_flight() == 0, 5, message=lambda: f"{in_flight()} in flight")
+    assert "handed back 1 message(s) held by worker process" in daemon.output
+
+
 def test_thread_and_greenlet_workers_whose_loop_dies_are_replaced(make_app, hueyd_proc):
     runs = []
     for worker_type in ("thread", "greenlet"):
