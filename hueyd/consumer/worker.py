@@ -126,9 +126,9 @@ class Worker(Role):
             self.pause()
             return
         self.errors.recovered("%s reads the queue again%s", self.name, settled)
-        if task is None and lane is not None:
-            lane.leave(self)
         if task is None:
+            if lane is not None:
+                lane.leave(self)
             if not storage.blocking:
                 self.pause()
             return
