@@ -10,7 +10,9 @@ the holder has been on one step (a take or a task) for longer than ``patience``:
 a long task, an I/O-bound one, or an empty queue. A worker whose last task waited
 (for I/O, a lock, a sleep) twice in a row runs the next one outside the lane, so
 I/O-bound tasks keep all the concurrency threads give them (once is forgiven: the
-kernel preempting the thread looks the same).
+kernel preempting the thread looks the same). Waiting for the GIL looks the same
+too: while workers that went ahead are still running outside the lane
+(:attr:`Lane.crowded`), the holder does not count its waits.
 
 Greenlets switch only where they wait and processes have a GIL each: the lane is
 for thread workers only.
@@ -39,7 +41,17 @@ class Lane:
         self._cond = threading.Condition()
         self._holder: object | None = None
         self._since = 0.0  # when the holder started its current step
+        self._outside: set[object] = set()  # went ahead while the lane was held
 
+    def open_to(self, worker: object) -> bool:
+        """Whether ``worker`` holds the lane, or nobody does. A worker that went ahead
+        of the holder takes nothing ahead: after its task, it parks again."""
+        return self._holder is None or self._holder is worker
+
+    @property
+    def crowded(self) -> bool:
+        """Workers that went ahead are still on their task (outside the lane)."""
+        return bool(self._outside)
     @property
     def holder(self) -> object | None:
         return self._holder
@@ -49,9 +61,11 @@ class Lane:
         lane stayed busy with short steps for :data:`PARK_AT_MOST`; ask again later."""
         deadline = self.clock() + PARK_AT_MOST
         with self._cond:
+            self._outside.discard(worker)
             while self._holder is not None and self._holder is not worker:
                 now = self.clock()
                 if now - self._since >= self.patience or stopping():
+                    self._outside.add(worker)
                     return True  # the holder is busy with something long: go ahead
                 if now >= deadline:
                     return False
@@ -69,6 +83,9 @@ class Lane:
                 self.leave(worker)
 
     def leave(self, worker: object) -> None:
+        """``worker`` stops draining (its next task may wait, the queue is empty, or it
+        stops): parked workers may take the lane."""
+        self._outside.discard(worker)
         if self._holder is worker:
             with self._cond:
                 self._holder = None

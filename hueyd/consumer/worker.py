@@ -151,12 +151,19 @@ class Worker(Role):
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """Around the task's own code: only there may a stop interrupt it. Once it
-        returned, its outcome is stored and acknowledged, or it would run twice."""
+        returned, its outcome is stored and acknowledged, or it would run twice.
+        Also where a task's duration is measured: its own code, not the storing."""
         self.busy = True
+        lane = self.lane
+        cpu = time.thread_time() if lane is not None else 0.0
+        started = self.clock()
         try:
             yield
         finally:
             self.busy = False
+            self.last_run = self.clock() - started
+            if lane is not None:
+                self._judge(time.thread_time() - cpu, lane.crowded)
 
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
@@ -175,10 +182,8 @@ class Worker(Role):
         lane = self.lane
         if lane is not None:
             lane.step(self, keep=self.cpu_short)
-            cpu = time.thread_time()
-        started = self.clock()
         try:
-            self.slot.start_task(started, task.id, task.name, task.message)
+            self.slot.start_task(self.clock(), task.id, task.name, task.message)
             self.huey.execute(task, finish=False, guard=self.interruptible())
             self.finished = task
         except WorkerInterrupted:
@@ -199,24 +204,27 @@ class Worker(Role):
             raise
         finally:
             self.busy = False
-            ended = self.clock()
-            self.last_run = ended - started
             if lane is not None:
-                self._judge(time.thread_time() - cpu)
                 lane.step(self, keep=self.cpu_short)
-            self.slot.end_task(ended, counted=finished)
+            self.slot.end_task(self.clock(), counted=finished)
         self._receive_ahead(pending, previous)
 
-    def _judge(self, cpu: float) -> None:
-        """Whether the next task runs holding the lane (see lane.py)."""
-        self.waits_in_row = self.waits_in_row + 1 if waited(self.last_run, cpu) else 0
+    def _judge(self, cpu: float, crowded: bool) -> None:
+        """Whether the next task runs holding the lane (see lane.py): a wait while others
+        ran outside the lane may have been for the GIL, and does not count."""
+        if waited(self.last_run, cpu) and not crowded:
+            self.waits_in_row += 1
+        else:
+            self.waits_in_row = 0
         self.cpu_short = self.last_run < AHEAD_BELOW and self.waits_in_row < 2
 
     def _take_ahead(self, previous: Task | None) -> PendingTake | None:
         """Send the take of the next task now, if the last one was short; else make
         sure ``previous`` is acknowledged before a task that may run long."""
         try:
-            if self.last_run < AHEAD_BELOW and not self.stop_flag.is_set():
+            lane = self.lane
+            if (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
+                    and (lane is None or lane.open_to(self))):
                 pending = self.huey.take_ahead(previous)
                 if pending is not None:
                     return pending
