@@ -42,6 +42,9 @@ class Lane:
         self._holder: object | None = None
         self._since = 0.0  # when the holder started its current step
         self._outside: set[object] = set()  # went ahead while the lane was held
+        #: the one parked worker that watches the holder's steps (the others sleep until
+        #: woken: seven threads polling every few ms cost the holder its GIL)
+        self._watcher: object | None = None
 
     def open_to(self, worker: object) -> bool:
         """Whether ``worker`` holds the lane, or nobody does. A worker that went ahead
@@ -62,17 +65,26 @@ class Lane:
         deadline = self.clock() + PARK_AT_MOST
         with self._cond:
             self._outside.discard(worker)
-            while self._holder is not None and self._holder is not worker:
-                now = self.clock()
-                if now - self._since >= self.patience or stopping():
-                    self._outside.add(worker)
-                    return True  # the holder is busy with something long: go ahead
-                if now >= deadline:
-                    return False
-                self._cond.wait(min(self._since + self.patience, deadline) - now)
-            self._holder = worker
-            self._since = self.clock()
-            return True
+            try:
+                while self._holder is not None and self._holder is not worker:
+                    now = self.clock()
+                    if now - self._since >= self.patience or stopping():
+                        self._outside.add(worker)
+                        self._cond.notify_all()  # the other parked ones go ahead too
+                        return True  # the holder is busy with something long
+                    if now >= deadline:
+                        return False
+                    if self._watcher is None:
+                        self._watcher = worker
+                    wake = self._since + self.patience if self._watcher is worker else deadline
+                    self._cond.wait(min(wake, deadline) - now)
+                self._holder = worker
+                self._since = self.clock()
+                return True
+            finally:
+                if self._watcher is worker:
+                    self._watcher = None
+                    self._cond.notify()  # another parked worker takes over the watch
 
     def step(self, worker: object, keep: bool) -> None:
         """``worker`` starts a step: the lane stays its own only if ``keep``."""

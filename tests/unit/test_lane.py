@@ -17,23 +17,31 @@ def never() -> bool:
     return False
 
 
-def test_a_second_worker_parks_while_the_holder_steps_and_goes_ahead_after_a_long_step():
+def test_parked_workers_wait_while_the_holder_steps_and_all_go_ahead_after_a_long_step():
     lane = Lane(patience=0.2)
-    holder, other = object(), object()
+    holder = object()
     assert lane.enter(holder, never) and lane.holder is holder
-    entered = threading.Event()
-    thread = threading.Thread(target=lambda: lane.enter(other, never) and entered.set())
-    thread.start()
-    # the holder keeps stepping (short steps): the other one stays parked
+    went: list[object] = []
+
+    def park() -> None:
+        me = object()
+        if lane.enter(me, never):
+            went.append(me)
+
+    threads = [threading.Thread(target=park) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    # the holder keeps stepping (short steps): the others stay parked
     until = time.monotonic() + 0.6
     while time.monotonic() < until:
         lane.step(holder, keep=True)
-        assert not entered.is_set()
+        assert not went
         time.sleep(0.01)
-    # a step longer than the patience: the other one goes ahead, without the lane
-    wait_for(entered.is_set, 5, message="the parked worker to go ahead")
-    assert lane.holder is holder
-    thread.join(5)
+    # a step longer than the patience: every parked one goes ahead, without the lane
+    wait_for(lambda: len(went) == 3, 5, message=lambda: f"{len(went)} of 3 went ahead")
+    assert lane.holder is holder and lane.crowded
+    for thread in threads:
+        thread.join(5)
 
 
 def test_leaving_wakes_a_parked_worker_which_takes_the_lane():
