@@ -55,6 +55,7 @@ class Lane:
     def crowded(self) -> bool:
         """Workers that went ahead are still on their task (outside the lane)."""
         return bool(self._outside)
+
     @property
     def holder(self) -> object | None:
         return self._holder

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
 #: journald timestamps each entry itself
@@ -50,7 +51,24 @@ def journal_line(text: str, levelno: int = logging.ERROR) -> str:
     return "\n".join(prefix + line for line in text.split("\n"))
 
 
-class JournalFormatter(logging.Formatter):
+class Formatter(logging.Formatter):
+    """logging's Formatter, with one ``strftime`` per second instead of per record (a
+    worker logs two records per task); the text is the same."""
+
+    _cached: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second, stamp = self._cached
+        if int(record.created) != second:
+            second = int(record.created)
+            stamp = time.strftime(self.default_time_format, time.localtime(second))
+            self._cached = (second, stamp)  # one assignment: threads see a matching pair
+        return self.default_msec_format % (stamp, record.msecs)
+
+
+class JournalFormatter(Formatter):
     """Prefixes each line of the formatted record, traceback included, with ``<N>``."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -90,11 +108,11 @@ def setup(level: str | int, logfile: str | None = None, fmt: str | None = None) 
     handler: logging.Handler
     if logfile:
         handler = ReopenableFileHandler(logfile)
-        formatter = logging.Formatter(fmt or FORMAT)
+        formatter = Formatter(fmt or FORMAT)
     else:
         handler = OwnStreamHandler(sys.stderr)
         journal = stderr_is_journal()
-        cls = JournalFormatter if journal else logging.Formatter
+        cls = JournalFormatter if journal else Formatter
         formatter = cls(fmt or (JOURNAL_FORMAT if journal else FORMAT))
     handler.setFormatter(formatter)
     root = logging.getLogger()

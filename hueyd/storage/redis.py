@@ -96,6 +96,7 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         self._requeue_dead = script(lua.queue_script(self.push_lua, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
         self._push_head = script(lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
+        self._takes: dict[tuple[str, float], bytes] = {}  # (holder, wait) -> packed take
         self._init_values()
         self._init_leases(lease_timeout, max_deliveries)
         self._init_redis_leases()
@@ -152,11 +153,17 @@ class RedisStorage(RedisLeases, HashValues, Storage):
 
     def _add_take(self, batch: Batch, timeout: float) -> _Take:
         held, skip = self.holder_list(), len(batch)
-        if self.blocking and timeout and timeout > 0:
-            batch.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT",
-                          block_seconds(timeout, self.pool))
-        else:
-            batch.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
+        blocks = self.blocking and timeout and timeout > 0
+        wait = block_seconds(timeout, self.pool) if blocks else 0
+        packed = self._takes.get((held, wait))
+        if packed is None:  # a holder's takes never change: packed once
+            take = Batch()
+            if wait:
+                take.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait)
+            else:
+                take.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
+            packed = self._takes[(held, wait)] = take.packed_commands()
+        batch.packed(packed)
         return _Take(held, skip, self._count_revocations_into(batch))
 
     def _received(self, take: _Take, run: Callable[[], list[Any]]) -> Message | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hueyd.storage.base import REVOCATION_PREFIXES
 from hueyd.storage import redis_scripts as lua
 from hueyd.storage.redis_client import translate_errors
-from hueyd.storage.redis_wire import Batch
+from hueyd.storage.redis_wire import Batch, pack
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
@@ -59,6 +59,7 @@ class HashValues(_StringValues):
     in their own string keys."""
 
     def _init_values(self) -> None:
+        self._hlen_revoked = pack("HLEN", self.keys.revoked)
         self._put_if_empty = self.conn.register_script(lua.PUT_IF_EMPTY)
         self._pop_value = self.conn.register_script(lua.POP_VALUE)
 
@@ -67,7 +68,7 @@ class HashValues(_StringValues):
 
     def _count_revocations_into(self, batch: Batch) -> bool:
         """Queue HLEN of the revocations on ``batch`` (it rides along with a take)."""
-        batch.command("HLEN", self.keys.revoked)
+        batch.packed(self._hlen_revoked)
         return True
 
     @translate_errors

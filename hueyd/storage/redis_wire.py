@@ -72,6 +72,12 @@ class Batch:
         """A command packed beforehand (one whose arguments never change)."""
         self._parts.append(command)
 
+    def packed_commands(self) -> bytes:
+        """Every command so far, packed (for :meth:`packed`)."""
+        if self._scripts:
+            raise ValueError("a script's fallback cannot be packed ahead")
+        return b"".join(self._parts)
+
     def script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> None:
         self._scripts[len(self._parts)] = ("EVAL", script.text, len(keys), *keys, *args)
         self._parts.append(pack("EVALSHA", script.sha, len(keys), *keys, *args))

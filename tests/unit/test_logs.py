@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from hueyd.daemon import logs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers import ROOT
 
 #: a child that logs at every level, a multi-line message and an exception
 LOGGING_CHILD = """
@@ -146,3 +145,14 @@ def test_an_unwritable_log_file_is_an_os_error(tmp_path, restore_logging):
 
 def test_journal_line_prefixes_every_line():
     assert logs.journal_line("a\nb", logging.WARNING) == "<4>a\n<4>b"
+
+
+def test_timestamps_read_as_logging_writes_them():
+    """The per-second cache of the time stamp changes nothing in the text."""
+    from hueyd.daemon.logs import FORMAT, Formatter
+    ours, theirs = Formatter(FORMAT), logging.Formatter(FORMAT)
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_700_000_000.5,
+                    1_711_846_799.9, 1_711_846_800.1):  # around a DST change in Europe
+        record = logging.LogRecord("hueyd", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert ours.format(record) == theirs.format(record)
