@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -169,9 +169,8 @@ def outcome(result: Any) -> Any:
         return None
 
 
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is ``pid`` (read from /proc)."""
-    found = []
+def processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -180,9 +179,13 @@ def children_of(pid: int) -> list[int]:
             except OSError:
                 continue
             # the command name may contain spaces: fields after the last ')'
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
+            state, ppid, pgid = stat.rsplit(")", 1)[1].split()[:3]
+            yield int(entry), state, int(ppid), int(pgid)
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid``."""
+    return sorted(child for child, _, ppid, _ in processes() if ppid == pid)
 
 
 def storage_for(kind: str, root: Path, request: pytest.FixtureRequest) -> str:

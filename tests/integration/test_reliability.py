@@ -29,7 +29,7 @@ import pytest
 import redis
 
 from tests.helpers import RedisServer, wait_for
-from tests.integration.conftest import HUEYD, ROOT, App
+from tests.integration.conftest import HUEYD, ROOT, App, processes
 
 TASKS = 1000
 WORKERS = 4
@@ -83,17 +83,8 @@ def kill_group(daemon) -> None:
 
 
 def group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry))
-    return members
+    """Live processes of process group ``pgid``."""
+    return [pid for pid, state, _, group in processes() if group == pgid and state != "Z"]
 
 
 def started_by(app: App, pids: set[int], count: int = TASKS) -> set[int]:
