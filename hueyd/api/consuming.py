@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any, ContextManager, Sequence
 
 from hueyd.api.clock import Instant, as_clock
 from hueyd.api.exceptions import MessageError
@@ -55,21 +55,25 @@ class ConsumerSurface:
             message = self.storage.dequeue(0)  # already waited: only what is there
         return None
 
-    def take_ahead(self, finished: Task | None = None) -> PendingTake | None:
-        """Start taking the next message without waiting for it (and acknowledge
-        ``finished`` with it); :meth:`receive` gets the task once the current one ran.
-        None when the storage cannot: nothing was sent, the caller dequeues as usual."""
+    def take_ahead(self, finished: Task | None = None, count: int = 1,
+                   onto: PendingTake | None = None) -> PendingTake | None:
+        """Start taking up to ``count`` messages (0: none) without waiting for them, and
+        acknowledge ``finished`` with them; :meth:`receive` gets the tasks once the
+        current one ran. ``onto``: an earlier PendingTake without a take, not received
+        yet: these requests join it. None when the storage cannot: nothing was sent,
+        the caller dequeues as usual."""
         message = finished.message if finished is not None else None
-        return self.storage.take_ahead(message, finished.forget if message else ())
+        return self.storage.take_ahead(message, finished.forget if message else (),
+                                       count, onto)
 
-    def receive(self, pending: PendingTake, finished: Task | None = None) -> Task | None:
-        """The task a :meth:`take_ahead` took, or None (nothing there, or unrunnable).
-        ``finished`` (the task passed to take_ahead) counts as acknowledged only now:
-        if the answer is lost, it is still the caller's to finish."""
-        message = pending.collect()
-        if finished is not None:
-            finished.message, finished.forget = None, []
-        return None if message is None else self._runnable(message)
+    def receive(self, pending: PendingTake, finished: Sequence[Task] = ()) -> list[Task]:
+        """The runnable tasks a :meth:`take_ahead` took, oldest first. The ``finished``
+        tasks (passed to take_ahead) count as acknowledged only now: if the answer is
+        lost, they are still the caller's to finish."""
+        messages = pending.collect()
+        for task in finished:
+            task.message, task.forget = None, []
+        return [task for task in map(self._runnable, messages) if task is not None]
 
     def _runnable(self, message: Message) -> Task | None:
         """The message's task, owning the message; None after dead-lettering it."""

@@ -6,11 +6,14 @@ empty read and multiplying the delay by ``backoff`` up to ``max_delay``
 (huey's rule); a task resets the delay.
 
 Taking ahead: while its tasks are short (the last one took under
-:data:`AHEAD_BELOW`), a worker sends the take of its next task, with the
+:data:`AHEAD_BELOW`), a worker sends the take of its next tasks, with the
 acknowledgement of the last one, just before running the current one, and reads
-the answer afterwards: the round trip overlaps the task. At most one message
-waits that way per worker, and only behind a task expected to be short, so a
-long task does not keep a message from idle workers; a stop hands it back.
+the answer afterwards: the round trip overlaps the task. Each take while tasks
+stay short takes twice as many as the last, up to :data:`AHEAD_MOST`; while those
+run, each acknowledgement is written at once and its reply read with the next
+take (one wait per take, not per task). A task that runs long starts the count
+over, so a few messages at most wait behind a long task while other workers may
+be idle; a stop hands them back.
 Thread workers also share a :class:`~hueyd.consumer.lane.Lane`: while tasks are
 short and CPU-bound, one of them drains and the others park before taking.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
@@ -36,8 +40,10 @@ logger = logging.getLogger("hueyd.consumer.worker")
 
 #: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
 DEFAULT_READ_TIMEOUT = 1.0
-#: a worker takes its next task ahead only while the last one ran shorter than this
+#: a worker takes its next tasks ahead only while the last one ran shorter than this
 AHEAD_BELOW = 0.005
+#: the most messages one take ahead moves (each take while tasks are short doubles)
+AHEAD_MOST = 8
 
 
 class Worker(Role):
@@ -62,8 +68,14 @@ class Worker(Role):
         #: the message of a task whose run the storage cut short: handed back (the task
         #: runs again) as soon as the storage answers, so an outage loses no task
         self.unsettled: Message | None = None
-        #: the next task, taken ahead while the last one ran (not started yet)
-        self.ahead: Task | None = None
+        #: the next tasks, taken ahead while earlier ones ran (not started yet)
+        self.ahead: deque[Task] = deque()
+        #: requests written and not read yet (acknowledgements, maybe a take)
+        self.pending: PendingTake | None = None
+        #: the tasks whose acknowledgements are in ``pending``
+        self.acking: list[Task] = []
+        #: how many messages the next take ahead moves
+        self.take_size = 1
         #: how long the last task ran (infinite until one has: no taking ahead at first)
         self.last_run = float("inf")
         self.lane = lane
@@ -82,14 +94,13 @@ class Worker(Role):
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
 
     def _finish_pending(self) -> None:
-        """Acknowledge the last task run and hand back the one taken ahead."""
-        finished, self.finished = self.finished, None
-        ahead, self.ahead = self.ahead, None
+        """Acknowledge the last tasks run and hand back those taken ahead."""
         try:
+            self._collect()
+            finished, self.finished = self.finished, None
             if finished is not None:
                 self.huey.finish(finished)
-            if ahead is not None:
-                self.huey.requeue(ahead)
+            self._hand_back_taken()
         except StorageError as exc:  # the lease hands them back: at least once, as promised
             logger.error("%s cannot settle its last tasks: %s", self.name, exc)
 
@@ -108,13 +119,14 @@ class Worker(Role):
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         lane = self.lane
-        if lane is not None and self.ahead is None and not lane.enter(self, self.stop_flag.is_set):
+        if lane is not None and not self.ahead and not lane.enter(self, self.stop_flag.is_set):
             return  # parked: another worker drains short tasks
         try:
             settled = self.settle()
-            if self.ahead is not None:
-                task, self.ahead = self.ahead, None
+            if self.ahead:
+                task = self.ahead.popleft()
             else:
+                self._collect()  # acknowledgements still unread: before a take that waits
                 task = self.huey.dequeue(wait, finished=self.finished)
                 self.finished = None
         except StorageError as exc:
@@ -178,7 +190,7 @@ class Worker(Role):
             task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
         finished, message = True, task.message
         previous, self.finished = self.finished, None
-        pending = self._take_ahead(previous)
+        self._take_ahead(previous)
         lane = self.lane
         if lane is not None:
             lane.step(self, keep=self.cpu_short)
@@ -189,7 +201,7 @@ class Worker(Role):
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)
-            self._hand_back_ahead(pending, previous)
+            self._hand_back_ahead()
             raise
         except StorageError as exc:
             self.errors.error("%s lost the storage while running task %s: %s", self.name,
@@ -200,14 +212,15 @@ class Worker(Role):
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey
             self.busy = False
             fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
-            self._hand_back_ahead(pending, previous)
+            self._hand_back_ahead()
             raise
         finally:
             self.busy = False
             if lane is not None:
                 lane.step(self, keep=self.cpu_short)
             self.slot.end_task(self.clock(), counted=finished)
-        self._receive_ahead(pending, previous)
+        if self.pending is not None and self.pending.taking:
+            self._collect()
 
     def _judge(self, cpu: float, crowded: bool) -> None:
         """Whether the next task runs holding the lane (see lane.py): a wait while others
@@ -218,40 +231,61 @@ class Worker(Role):
             self.waits_in_row = 0
         self.cpu_short = self.last_run < AHEAD_BELOW and self.waits_in_row < 2
 
-    def _take_ahead(self, previous: Task | None) -> PendingTake | None:
-        """Send the take of the next task now, if the last one was short; else make
-        sure ``previous`` is acknowledged before a task that may run long."""
+    def _take_ahead(self, previous: Task | None) -> None:
+        """Send the take of the next tasks now (if the last one was short and none is
+        left from the last take), or at least the acknowledgement of ``previous``; after
+        a long task, make sure ``previous`` is acknowledged before one that may run long."""
         try:
             lane = self.lane
             if (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
                     and (lane is None or lane.open_to(self))):
-                pending = self.huey.take_ahead(previous)
+                count = 0 if self.ahead else self.take_size
+                pending = self.huey.take_ahead(previous, count, self.pending)
                 if pending is not None:
-                    return pending
+                    self.pending = pending
+                    if previous is not None:
+                        self.acking.append(previous)
+                    if count:
+                        self.take_size = min(count * 2, AHEAD_MOST)
+                    return
+            self.take_size = 1
+            self._collect()
             if previous is not None:
                 self.huey.finish(previous)
         except StorageError as exc:  # the lease hands it back: at least once, as promised
+            self._drop_pending()
             self.errors.error("%s cannot reach the queue: %s", self.name, exc)
-        return None
 
-    def _receive_ahead(self, pending: PendingTake | None, previous: Task | None) -> None:
-        """The task taken ahead (if any) becomes the next one to run."""
+    def _drop_pending(self) -> None:
+        """Give up on the answers still unread: what they acknowledged or took stays
+        held under the lease, which hands it back (at least once)."""
+        pending, self.pending = self.pending, None
+        self.acking = []
+        if pending is not None:
+            pending.drop()
+
+    def _collect(self) -> None:
+        """Read what :meth:`_take_ahead` sent: the tasks taken join ``ahead``."""
+        pending, self.pending = self.pending, None
+        acking, self.acking = self.acking, []
         if pending is None:
             return
         try:
-            self.ahead = self.huey.receive(pending, previous)
+            self.ahead.extend(self.huey.receive(pending, acking))
         except StorageError as exc:  # a lost acknowledgement: the lease hands it back
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
 
-    def _hand_back_ahead(self, pending: PendingTake | None, previous: Task | None) -> None:
-        """This worker stops in the middle of a task: the one taken ahead goes back."""
+    def _hand_back_taken(self) -> None:
+        """The tasks taken ahead go back to the head of the queue, in their order."""
+        while self.ahead:
+            self.huey.requeue(self.ahead.pop())
+
+    def _hand_back_ahead(self) -> None:
+        """This worker stops in the middle of a task: those taken ahead go back."""
         try:
-            self._receive_ahead(pending, previous)
-            if self.ahead is not None:
-                self.huey.requeue(self.ahead)
+            self._collect()
+            self._hand_back_taken()
         except BaseException:
-            if pending is not None:
-                pending.drop()
+            self._drop_pending()
+            self.ahead.clear()
             raise
-        finally:
-            self.ahead = None

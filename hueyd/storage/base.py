@@ -59,16 +59,22 @@ class DeadLetter:
 
 
 class PendingTake(abc.ABC):
-    """A take whose request is on its way and whose answer is read later
-    (:meth:`Storage.take_ahead`). Exactly one of ``collect`` or ``drop`` is called."""
+    """Requests on their way whose answers are read later (:meth:`Storage.take_ahead`):
+    acknowledgements, and at most one take. Exactly one of ``collect`` or ``drop`` is
+    called."""
+
+    #: a take is among the requests (more requests may join until one is)
+    taking: bool = False
 
     @abc.abstractmethod
-    def collect(self) -> Message | None:
-        """The message taken, or None: the queue was empty."""
+    def collect(self) -> list[Message]:
+        """The messages taken, oldest first (none: the queue was empty, or nothing was
+        taken). The acknowledgements sent with them count as done only once this
+        returned."""
 
     @abc.abstractmethod
     def drop(self) -> None:
-        """Give up on the answer (the caller is being interrupted). Whatever the take
+        """Give up on the answers (the caller is being interrupted). Whatever the take
         moved stays held under the consumer's lease and goes back with it."""
 
 
@@ -124,12 +130,14 @@ class Storage(abc.ABC):
         self.finish(message, forget)
         return self.dequeue(timeout)
 
-    def take_ahead(self, finished: Message | None,
-                   forget: Sequence[str] = ()) -> PendingTake | None:
-        """Send a non-blocking take (and :meth:`finish` of ``finished``) now, read its
-        answer later: a worker about to run a short task collects it afterwards, so
-        the round trip overlaps the task. None where the backend cannot; then nothing
-        was sent and ``finished`` is still to be finished."""
+    def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
+                   count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
+        """Send a non-blocking take of up to ``count`` messages (none: 0) and the
+        :meth:`finish` of ``finished`` now, read the answers later: a worker about to
+        run a short task collects them afterwards, so the round trip overlaps the task.
+        ``onto``: requests sent earlier and not collected yet, without a take; these
+        join them (one read for all). None where the backend cannot; then nothing was
+        sent and ``finished`` is still to be finished."""
         return None
 
     def requeue(self, message: Message) -> None:

@@ -28,33 +28,50 @@ from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis_leases import InFlight, RedisLeases
 from hueyd.storage.redis_values import ExpiringValues, HashValues
-from hueyd.storage.redis_wire import Batch, Exchange
+from hueyd.storage.redis_wire import Batch
 
 #: how many schedule entries one script call moves; each batch is atomic
 SCHEDULE_BATCH = 1000
 
 
 class _Take(NamedTuple):
-    """Where a take sits in its batch: the holder's list, the index of its reply, and
-    whether the revocation count follows it."""
+    """Where a take sits in its batch: the holder's list, the index of its first reply,
+    how many messages it takes, and whether the revocation count follows them."""
 
     held: str
     skip: int
     counted: bool
+    count: int = 1
 
 
 class _Ahead(PendingTake):
-    def __init__(self, storage: RedisStorage, batch: Batch, sent: Exchange, take: _Take,
-                 receipt: InFlight | None) -> None:
-        self.storage, self.batch, self.sent = storage, batch, sent
-        self.take, self.receipt = take, receipt
+    """Acknowledgements and at most one take, written on the holder's connection as
+    they come (one batch, one exchange), their replies read together by ``collect``."""
 
-    def collect(self) -> Message | None:
+    def __init__(self, storage: RedisStorage, held: str) -> None:
+        self.storage, self.held = storage, held
+        self.batch, self.sent = Batch(), None
+        self.take: _Take | None = None
+        self.receipts: list[InFlight] = []  # acknowledged once the replies are read
+
+    @property
+    def taking(self) -> bool:
+        return self.take is not None
+
+    def send(self) -> None:
+        """Write what was added since the last send."""
+        if self.sent is None:
+            self.sent = self.batch.send(self.storage.pool)
+        else:
+            self.batch.send_more(self.sent)
+
+    def collect(self) -> list[Message]:
         return self.storage._collect_ahead(self)
 
     def drop(self) -> None:
-        self.sent.drop()
-        self.storage._suspect.add(self.take.held)
+        if self.sent is not None:
+            self.sent.drop()
+        self.storage._suspect.add(self.held)
 
 
 __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
@@ -139,32 +156,39 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         return self._received(take, lambda: batch.execute(self.pool))
 
     @translate_errors
-    def take_ahead(self, finished: Message | None,
-                   forget: Sequence[str] = ()) -> PendingTake | None:
-        batch = Batch()
-        receipt = None if finished is None else self._finish_into(batch, finished, forget)
-        take = self._add_take(batch, 0)
+    def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
+                   count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
+        ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.holder_list())
+        if ahead.take is not None:
+            raise ValueError("a take is already on its way: collect it first")
+        if finished is not None:
+            receipt = self._finish_into(ahead.batch, finished, forget)
+            if receipt is not None:
+                ahead.receipts.append(receipt)
+        if count:
+            ahead.take = self._add_take(ahead.batch, 0, count)
         try:
-            sent = batch.send(self.pool)
+            ahead.send()
         except BaseException:
-            self._suspect.add(take.held)
+            self._suspect.add(ahead.held)
             raise
-        return _Ahead(self, batch, sent, take, receipt)
+        return ahead
 
-    def _add_take(self, batch: Batch, timeout: float) -> _Take:
+    def _add_take(self, batch: Batch, timeout: float, count: int = 1) -> _Take:
         held, skip = self.holder_list(), len(batch)
         blocks = self.blocking and timeout and timeout > 0
         wait = block_seconds(timeout, self.pool) if blocks else 0
-        packed = self._takes.get((held, wait))
+        packed = self._takes.get((held, wait, count))
         if packed is None:  # a holder's takes never change: packed once
             take = Batch()
-            if wait:
-                take.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait)
-            else:
-                take.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
-            packed = self._takes[(held, wait)] = take.packed_commands()
-        batch.packed(packed)
-        return _Take(held, skip, self._count_revocations_into(batch))
+            for _ in range(count):  # each move is atomic; the first nil ends the take
+                if wait:
+                    take.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait)
+                else:
+                    take.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
+            packed = self._takes[(held, wait, count)] = take.packed_commands()
+        batch.packed(packed, count)
+        return _Take(held, skip, self._count_revocations_into(batch), count)
 
     def _received(self, take: _Take, run: Callable[[], list[Any]]) -> Message | None:
         """The message among the replies of ``run()`` (which sends or reads the take)."""
@@ -180,11 +204,21 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         return self._message(taken, take.held, replies[1] if take.counted else None)
 
     @translate_errors
-    def _collect_ahead(self, ahead: _Ahead) -> Message | None:
-        message = self._received(ahead.take, lambda: ahead.batch.collect(ahead.sent))
-        if ahead.receipt is not None:
-            self._forget(ahead.receipt)
-        return message
+    def _collect_ahead(self, ahead: _Ahead) -> list[Message]:
+        take = ahead.take
+        try:
+            replies = ahead.batch.collect(ahead.sent) if ahead.sent is not None else []
+        except BaseException:  # interrupted too: what the take moved may be unknown
+            self._suspect.add(ahead.held)
+            raise
+        for receipt in ahead.receipts:
+            self._forget(receipt)
+        if take is None:
+            return []
+        entries = replies[take.skip:take.skip + take.count]
+        revocations = replies[take.skip + take.count] if take.counted else None
+        return [self._message(self._given_out(take.held, entry), take.held, revocations)
+                for entry in entries if entry is not None]
 
     def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
         return Message(entry, InFlight(entry, 0, held), revocations)
@@ -303,8 +337,8 @@ class PriorityRedisStorage(RedisStorage):
                 entry = self._take(keys=keys)
         return entry
 
-    def take_ahead(self, finished: Message | None,
-                   forget: Sequence[str] = ()) -> PendingTake | None:
+    def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
+                   count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
         return None  # the take is a script that may wait for a wake-up token
 
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],

@@ -95,8 +95,11 @@ class RedisLeases(LeaseHolder):
         except BaseException:  # interrupted too: the reply may never be read
             self._suspect.add(held)
             raise
-        if entry is not None:
-            self._given.setdefault(held, Counter())[entry] += 1
+        return None if entry is None else self._given_out(held, entry)
+
+    def _given_out(self, held: str, entry: bytes) -> bytes:
+        """Remember that ``entry``, moved into ``held``, was returned to its holder."""
+        self._given.setdefault(held, Counter())[entry] += 1
         return entry
 
     def _forget(self, receipt: InFlight) -> None:

@@ -54,23 +54,28 @@ class Script:
 
 
 class Batch:
-    """Commands sent in one write, replies read in order (no MULTI: a pipeline)."""
+    """Commands sent in one write (or a few, see :meth:`send_more`), replies read in
+    order (no MULTI: a pipeline)."""
 
-    __slots__ = ("_parts", "_scripts")
+    __slots__ = ("_parts", "_count", "_scripts", "_sent")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
-        self._scripts: dict[int, tuple] = {}  # index -> what to EVAL on NOSCRIPT
+        self._count = 0  # commands (a part packed beforehand may hold several)
+        self._scripts: dict[int, tuple] = {}  # reply index -> what to EVAL on NOSCRIPT
+        self._sent = (0, 0)  # parts, commands written so far
 
     def __len__(self) -> int:
-        return len(self._parts)
+        return self._count
 
     def command(self, *args: Arg) -> None:
         self._parts.append(pack(*args))
+        self._count += 1
 
-    def packed(self, command: bytes) -> None:
-        """A command packed beforehand (one whose arguments never change)."""
-        self._parts.append(command)
+    def packed(self, commands: bytes, count: int = 1) -> None:
+        """``count`` commands packed beforehand (ones whose arguments never change)."""
+        self._parts.append(commands)
+        self._count += count
 
     def packed_commands(self) -> bytes:
         """Every command so far, packed (for :meth:`packed`)."""
@@ -79,8 +84,8 @@ class Batch:
         return b"".join(self._parts)
 
     def script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> None:
-        self._scripts[len(self._parts)] = ("EVAL", script.text, len(keys), *keys, *args)
-        self._parts.append(pack("EVALSHA", script.sha, len(keys), *keys, *args))
+        self._scripts[self._count] = ("EVAL", script.text, len(keys), *keys, *args)
+        self.command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def execute(self, pool: redis.ConnectionPool) -> list[Any]:
         """Every reply, in order; the first error reply is raised once all are read."""
@@ -88,7 +93,15 @@ class Batch:
 
     def send(self, pool: redis.ConnectionPool) -> Exchange:
         """Write the commands now; :meth:`collect` reads the replies later."""
-        return Exchange(pool, self._parts)
+        self._sent = (len(self._parts), self._count)
+        return Exchange(pool, self._parts, self._count)
+
+    def send_more(self, sent: Exchange) -> None:
+        """Write the commands added since on the same connection, replies still unread:
+        :meth:`collect` then reads them all."""
+        parts, count = self._sent
+        sent.more(self._parts[parts:], self._count - count)
+        self._sent = (len(self._parts), self._count)
 
     def collect(self, sent: Exchange) -> list[Any]:
         """The replies of ``sent``, as :meth:`execute` returns them."""
@@ -112,8 +125,9 @@ class Exchange:
 
     __slots__ = ("pool", "conn", "count", "own")
 
-    def __init__(self, pool: redis.ConnectionPool, commands: list[bytes]) -> None:
-        self.pool, self.count = pool, len(commands)
+    def __init__(self, pool: redis.ConnectionPool, commands: list[bytes],
+                 count: int | None = None) -> None:
+        self.pool, self.count = pool, len(commands) if count is None else count
         self.own: _Own | None = _own(pool)
         if self.own is not None:
             self.own.busy = True
@@ -125,6 +139,17 @@ class Exchange:
         except BaseException:
             self.drop()
             raise
+
+    def more(self, commands: list[bytes], count: int) -> None:
+        """Write more commands behind those whose replies are not read yet."""
+        if self.conn is None:
+            raise redis.ConnectionError("the exchange was dropped before its replies came")
+        try:
+            self.conn.send_packed_command([b"".join(commands)])
+        except BaseException:
+            self.drop()
+            raise
+        self.count += count
 
     def replies(self) -> list[Any]:
         """One reply per command; error replies are returned, not raised."""

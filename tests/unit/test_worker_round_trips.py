@@ -3,7 +3,9 @@
 A worker acknowledges task N with the take of task N+1 (one pipeline), and learns with
 each take whether any revocation exists, so a queue with none costs one round trip
 per task: one take, no revocation read. While tasks are short, that round trip is sent
-before the task runs and read after it (taking ahead). Speed itself is measured in bench/.
+before the task runs and read after it (taking ahead), and each take moves twice as
+many messages as the last, up to AHEAD_MOST: the worker then waits for Redis once per
+take, not once per task. Speed itself is measured in bench/.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import redis
 
 import hueyd
 from hueyd.consumer.heartbeat import make_slots
-from hueyd.consumer.worker import Worker
+from hueyd.consumer.worker import AHEAD_MOST, Worker
 
 TASKS = 200
 
@@ -57,9 +59,12 @@ def test_one_round_trip_and_no_revocation_read_per_task(redis_url):
     reads = reads_processed(client) - before - 2  # INFO itself counts
     counts = command_counts(client)
     assert ran == list(range(TASKS)) and huey.storage.queue_size() == 0
-    # one take per task, plus the empty ones at the end (taken ahead, then waited for)
-    assert TASKS + 1 <= counts.get("blmove", 0) + counts.get("lmove", 0) <= TASKS + 2
+    # one move per task, plus the empty ones at the end (taken ahead, then waited for)
+    moves = counts.get("blmove", 0) + counts.get("lmove", 0)
+    assert TASKS + 1 <= moves <= TASKS + 2 * AHEAD_MOST, counts
     assert counts.get("lmove", 0) >= TASKS - 2  # short tasks: taken ahead, without blocking
+    # one revocation count per take: AHEAD_MOST moves per take once tasks proved short
+    assert counts["hlen"] <= TASKS / AHEAD_MOST + 10, counts
     assert not {"hget", "hmget", "mget"} & set(counts), counts  # no revocation read
     assert counts["lrem"] == TASKS  # every task acknowledged
     assert reads <= TASKS * 1.1 + 5, reads  # one round trip each (was 4)
@@ -76,10 +81,11 @@ def test_a_revocation_is_still_seen(redis_url):
     huey.storage.release()
 
 
-def test_short_tasks_take_the_next_one_ahead_and_long_ones_do_not(redis_url):
-    """While a short task runs, the next message is already in this worker's in-flight
-    list; after a task that ran long, the worker takes nothing ahead of the next one
-    (no message waits behind a long task while other workers may be idle)."""
+def test_short_tasks_take_the_next_ones_ahead_and_long_ones_do_not(redis_url):
+    """While a short task runs, the next messages are already in this worker's in-flight
+    list, more with each take while tasks stay short; after a task that ran long, the
+    worker takes nothing ahead of the next one, and starts over from one (few messages
+    wait behind a long task while other workers may be idle)."""
     huey = hueyd.RedisHuey("ahead", url=redis_url, read_timeout=0.1)
     held_while_running: list[int] = []
 
@@ -102,9 +108,29 @@ def test_short_tasks_take_the_next_one_ahead_and_long_ones_do_not(redis_url):
     long(4)
     short(5)
     drain(huey, 6)
-    # short 0 ran first (nothing known yet: alone); short 1 and 2 had the next one
-    # behind them; long 3 had long 4 behind it (short 2 was short); long 4 ran alone,
-    # and so did short 5 (long 4 was long)
-    assert held_while_running == [1, 2, 2, 2, 1, 1]
+    # short 0 ran first (nothing known yet: alone); short 1 had short 2 behind it (a take
+    # of one); short 2 had long 3 and long 4 (a take of two); long 3 had long 4 still
+    # behind it; long 4 ran alone, and so did short 5 (long 4 was long)
+    assert held_while_running == [1, 2, 3, 2, 1, 1]
     assert in_flight() == 0 and huey.storage.queue_size() == 0
+    huey.storage.release()
+
+
+def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
+    """A worker stopping with tasks taken ahead acknowledges what it ran and hands the
+    rest back in their order: none lost, none run twice, FIFO kept."""
+    huey, noop, ran, client = noop_app(redis_url, "ahead-stop")
+    for n in range(12):
+        noop(n)
+    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(), delay=0.01)
+    worker.initialize()
+    for _ in range(3):  # a take of one with task 1, a take of two with task 2
+        worker.loop()
+    in_flight = sum(c.in_flight for c in huey.storage.consumers())
+    assert ran == [0, 1, 2] and in_flight == 3  # task 2 not acknowledged yet, 3 and 4 ahead
+    worker.stop_flag.set()
+    worker.shutdown()
+    assert sum(c.in_flight for c in huey.storage.consumers()) == 0
+    drain(huey, 9)
+    assert ran == list(range(12))
     huey.storage.release()
