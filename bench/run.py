@@ -5,7 +5,9 @@
 
 Both consumers run the same no-op app (bench/apps/) through the same scenarios,
 huey and hueyd alternating within each repeat (who goes first swaps every repeat),
-so the ratios compare runs made minutes apart on the same machine state. By
+so the ratios compare runs made seconds apart on the same machine state. Repeats
+are rounds: each runs every chosen scenario once, so scenarios compared with each
+other (thread -w1/-w4/-w8) also sample the same stretches of time. By
 default redis-server is pinned to CPU 0 and everything else (consumers, clients,
 this harness) to CPU 1: on a 2-core machine a Redis round trip costs about 4x more
 when both sides share or bounce between CPUs. See bench/README.md.
@@ -143,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         redis = procs.RedisServer(workdir, redis_cpu)
         bench = scenarios.Bench(redis, workdir, consumer_cpu, settings)
-        for scenario in chosen:
-            for repeat in range(repeats):
+        for repeat in range(repeats):  # rounds: each runs every scenario once
+            for scenario in chosen:
                 for system in (sysl if repeat % 2 == 0 else sysl[::-1]):
                     bench.repeat = repeat
                     if args.quiet_wait > 0:

@@ -222,7 +222,7 @@ def drain_metrics(goal: float | None) -> list[Metric]:
         Metric("rate", "tasks/s", "1/s", True, Goal(goal) if goal else None),
         Metric("cpu", "consumer CPU per task", "µs", False, scale=1e6),
         Metric("commands", "Redis commands per task", "", False),
-        Metric("round_trips", "Redis round trips per task", "", False),
+        Metric("round_trips", "Redis reads (client writes) per task", "", False),
         Metric("redis_cpu", "redis-server CPU per task", "µs", False, scale=1e6),
         Metric("rss", "RSS after drain (all processes)", "MiB", False,
                Goal(1.0, at_most=True)),
