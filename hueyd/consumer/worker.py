@@ -146,8 +146,8 @@ class Worker(Role):
             return
         self.delay = self.initial_delay
         self.reopen_if_asked()  # asked while waiting in dequeue: before this task logs
-        if self.stop_flag.is_set():  # stopping: a task not started yet goes straight back
-            self.huey.requeue(task)
+        if self.stop_flag.is_set():  # stopping: a task not started yet goes back (at
+            self.ahead.appendleft(task)  # shutdown, in its place before those taken ahead)
             return
         self.run(task)
 

@@ -129,6 +129,8 @@ def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
     in_flight = sum(c.in_flight for c in huey.storage.consumers())
     assert ran == [0, 1, 2] and in_flight == 3  # task 2 not acknowledged yet, 3 and 4 ahead
     worker.stop_flag.set()
+    worker.loop()  # the stop is seen with task 3 in hand: it is not started
+    assert ran == [0, 1, 2]
     worker.shutdown()
     assert sum(c.in_flight for c in huey.storage.consumers()) == 0
     drain(huey, 9)
