@@ -39,6 +39,9 @@ TIMEOUT_GRACE = 1.0
 KILL_GRACE = 3.0
 #: a role silent for less than this is never called hung
 HANG_FLOOR = 10.0
+#: on an interrupt, how long a thread worker (it cannot be interrupted) may take to end its
+#: task on its own before the task is handed back: a task that short runs once, not again
+ABANDON_AFTER = 0.25
 
 
 @dataclass
@@ -235,11 +238,21 @@ class Consumer:
 
     def interrupt(self) -> None:
         """Stop running tasks now: they are handed back to the queue. A thread cannot be
-        interrupted: its task is handed back by us and the thread is no longer waited for."""
+        interrupted: if its task does not end within :data:`ABANDON_AFTER` (then the
+        thread acknowledges it and stops), the task is handed back by us and the thread
+        is no longer waited for. Handing it back at once would run a short task twice:
+        it ends anyway before the process exits."""
         self.request_stop()
-        for member in self._running():
-            if not member.handle.interrupt():
-                self._abandon(member)
+        stuck = [m for m in self._running() if not m.handle.interrupt()]
+        deadline = time.monotonic() + ABANDON_AFTER
+        while stuck:
+            stuck = [m for m in stuck
+                     if m.handle.is_alive() and m.slot.read().task_started is not None]
+            if not stuck or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        for member in stuck:
+            self._abandon(member)
 
     def kill_remaining(self) -> None:
         """Last resort after ``interrupt``: SIGKILL what is left, hand back its task."""

@@ -144,7 +144,7 @@ def test_sigkill_mid_drain_loses_nothing(make_app, hueyd_proc, kind, worker_type
 
 @pytest.mark.parametrize("kind,worker_type,short", [
     ("redis", "process", False), ("redis", "greenlet", False), ("sqlite", "process", False),
-    ("redis", "process", True), ("redis", "greenlet", True)])
+    ("redis", "process", True), ("redis", "greenlet", True), ("redis", "thread", True)])
 def test_sigterm_mid_drain_runs_no_task_twice(make_app, hueyd_proc, kind, worker_type, short):
     app = make_app(kind, name=f"term-{worker_type}")
     if short:  # SIGTERM lands while workers hold tasks taken ahead: they go back unrun

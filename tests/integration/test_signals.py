@@ -67,6 +67,22 @@ def test_sigterm_interrupts_running_tasks_and_hands_them_back(make_app, hueyd_pr
     assert time.monotonic() - stopped < 5  # promptly: nobody waited for the 60 s task
 
 
+def test_sigterm_lets_a_thread_end_a_short_task_instead_of_running_it_twice(make_app,
+                                                                            hueyd_proc):
+    """A thread cannot be interrupted: a task that ends within ABANDON_AFTER of the
+    SIGTERM is acknowledged by its thread, not also handed back to run again."""
+    app = make_app("redis", name="term-short")
+    daemon = hueyd_proc(app, "tasksapp.huey", "-k", "thread", "-w", "1", *FAST)
+    short = app.tasks.slow(0.1, "short")
+    wait_started(app, "short")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0, daemon.output
+    assert [m[2] for m in app.marks("short")] == ["start", "done"]
+    assert short.get(preserve=True) == "finished"
+    assert app.huey.pending() == [], daemon.output  # not handed back: it would run again
+    assert "handed back" not in daemon.output
+
+
 def test_sighup_finishes_tasks_then_reexecutes_in_place_with_new_code(make_app, hueyd_proc):
     runs = []
     for worker_type, app, daemon in start_all(make_app, hueyd_proc, "redis", "-w", "1"):
