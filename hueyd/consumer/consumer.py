@@ -243,13 +243,12 @@ class Consumer:
         is no longer waited for. Handing it back at once would run a short task twice:
         it ends anyway before the process exits."""
         self.request_stop()
+        def on_task(member: Member) -> bool:
+            return member.handle.is_alive() and member.slot.read().task_started is not None
+
         stuck = [m for m in self._running() if not m.handle.interrupt()]
         deadline = time.monotonic() + ABANDON_AFTER
-        while stuck:
-            stuck = [m for m in stuck
-                     if m.handle.is_alive() and m.slot.read().task_started is not None]
-            if not stuck or time.monotonic() >= deadline:
-                break
+        while (stuck := [m for m in stuck if on_task(m)]) and time.monotonic() < deadline:
             time.sleep(0.01)
         for member in stuck:
             self._abandon(member)

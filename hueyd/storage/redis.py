@@ -180,12 +180,11 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         wait = block_seconds(timeout, self.pool) if blocks else 0
         packed = self._takes.get((held, wait, count))
         if packed is None:  # a holder's takes never change: packed once
+            move: tuple = (("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait) if wait
+                           else ("LMOVE", self.keys.queue, held, "RIGHT", "LEFT"))
             take = Batch()
-            for _ in range(count):  # each move is atomic; the first nil ends the take
-                if wait:
-                    take.command("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait)
-                else:
-                    take.command("LMOVE", self.keys.queue, held, "RIGHT", "LEFT")
+            for _ in range(count):  # each move is atomic; past the queue's end they move nil
+                take.command(*move)
             packed = self._takes[(held, wait, count)] = take.packed_commands()
         batch.packed(packed, count)
         return _Take(held, skip, self._count_revocations_into(batch), count)
