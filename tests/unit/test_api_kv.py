@@ -1,7 +1,6 @@
 """Key/value helpers and queue introspection."""
 from __future__ import annotations
 
-import time
 
 
 def test_put_get_peek_delete(make_huey):
@@ -50,4 +49,3 @@ def test_all_results_are_raw_bytes(make_huey):
     huey.put_result("r", "value")
     raw = huey.all_results()["r"]
     assert isinstance(raw, bytes) and huey.serializer.deserialize(raw) == "value"
-    assert time.time() > 0

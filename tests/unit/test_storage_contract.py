@@ -3,7 +3,6 @@ MemoryStorage, SqliteStorage on a temporary file, and the Redis family on the
 suite's redis-server."""
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 
@@ -20,11 +19,8 @@ REDIS_CLASSES = {"redis": "RedisStorage", "priority-redis": "PriorityRedisStorag
 
 def build_storage(kind: str, name: str, tmp_path, request) -> Storage:
     if kind == "memory":
-        try:
-            module = importlib.import_module("hueyd.storage.memory")
-        except ImportError:
-            pytest.skip("hueyd/storage/memory.py is not written yet")
-        return module.MemoryStorage(name)
+        from hueyd.storage.memory import MemoryStorage
+        return MemoryStorage(name)
     if kind == "sqlite":
         from hueyd.storage.sqlite import SqliteStorage
         return SqliteStorage(name, filename=str(tmp_path / "contract.db"))
