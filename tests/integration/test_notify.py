@@ -2,6 +2,7 @@
 watchdog gated on health, and workers that never see systemd's variables."""
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -105,16 +106,16 @@ def test_watchdog_pings_only_while_every_worker_is_healthy(make_app, hueyd_proc,
     # a process worker stuck where SIGALRM cannot reach: killed, replaced, pings resume
     hang = process_app.tasks.hang_once("hang", 60)
     wait_for(lambda: thread_app.marks("slow"), 10, message="the slow task to start")
-    started = thread_app.marks("slow")[0][0]
     assert stuck.get(blocking=True, timeout=15) == "finished"
     ended = time.monotonic()
     pings = thread_socket.pings()
-    assert longest_gap(pings, ended - 3.5, ended) > 1.0  # silent while stuck
+    # stuck from 1 s into the task to its end at 4 s: about 3 s without a ping, where
+    # pings every 0.5 s (WATCHDOG_USEC / 2) would leave gaps of 1 s at most
+    assert longest_gap(pings, ended - 3.5, ended) > 2.0  # silent while stuck
     wait_for(lambda: [t for t in thread_socket.pings() if t > ended + 0.1], 5,
              message="pings after the stuck task ended")
     statuses = [f.get("STATUS", "") for _, f in thread_socket.messages]
     assert any("Worker-1 stuck in slow" in s for s in statuses), statuses
-    assert started > 0
 
     wait_for(lambda: outcome(hang) == "second run", 15, message="the retry of hang_once")
     replaced = time.monotonic()
@@ -124,3 +125,31 @@ def test_watchdog_pings_only_while_every_worker_is_healthy(make_app, hueyd_proc,
     where = process_app.tasks.whoami().get(blocking=True, timeout=10)
     assert where["env"] == {"NOTIFY_SOCKET": None, "WATCHDOG_USEC": None, "WATCHDOG_PID": None}
     assert thread_app.tasks.whoami().get(blocking=True, timeout=10)["env"] == where["env"]
+
+
+def test_ready_only_once_every_worker_process_exists(make_app, hueyd_proc, notify_socket):
+    app, listener = make_app("redis"), notify_socket()
+    daemon = hueyd_proc(app, "tasksapp.huey", "-k", "process", "-w", "8", "-n",
+                        env=notify_env(listener))
+    listener.wait_for_key("READY", timeout=20)
+    # read at once: the scheduler and all 8 workers were forked before READY was sent
+    assert len(daemon.children()) == 9, daemon.children()
+
+
+def test_a_dead_worker_under_disabled_health_checks_stops_the_watchdog(make_app, hueyd_proc,
+                                                                        notify_socket):
+    app, listener = make_app("redis"), notify_socket()
+    daemon = hueyd_proc(app, "tasksapp.huey", "-k", "process", "-w", "2", "-n", "-C",
+                        env=notify_env(listener, watchdog=True), watchdog_pid=True)
+    listener.wait_for_key("READY")
+    wait_for(lambda: len(daemon.children()) == 3, 10, message="scheduler and two workers")
+    where = app.tasks.whoami().get(blocking=True, timeout=10)
+    os.kill(where["pid"], signal.SIGKILL)  # nobody replaces it under -C
+    killed = time.monotonic()
+    wait_for(lambda: time.monotonic() - killed > 2.5, 5, message="time without the worker")
+    # pings are due every 0.5 s while healthy; the dead worker must silence them
+    assert longest_gap(listener.pings(), killed + 0.5, time.monotonic()) > 1.5, \
+        listener.pings()
+    statuses = [f.get("STATUS", "") for _, f in listener.messages]
+    assert any("dead" in s for s in statuses), statuses
+    assert daemon.running()

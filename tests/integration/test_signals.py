@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from tests.integration.conftest import WORKER_TYPES, write_config
+from tests.integration.conftest import WORKER_TYPES, processes, write_config
 
 FAST = ("-c", "1", "-m", "0.2", "-n")
 
@@ -48,6 +48,23 @@ def test_sigint_lets_running_tasks_finish_then_exits_0(make_app, hueyd_proc):
         # no new task was started after SIGINT: the queued one waits for the next run
         assert [t.name for t in app.huey.pending()] == ["add"], worker_type
         assert daemon.children() == [], worker_type
+
+
+@pytest.mark.parametrize("kind", ["redis", "sqlite"])
+def test_sigint_hands_back_what_outlives_shutdown_timeout(make_app, hueyd_proc, kind):
+    app = make_app(kind)
+    daemon = hueyd_proc(app, "--config", write_config(app, shutdown_timeout=1), "-k",
+                        "process", "-w", "1", *FAST)
+    slow = app.tasks.slow(60, "slow")
+    wait_started(app, "slow")
+    daemon.signal(signal.SIGINT)
+    assert daemon.wait(15) == 0, daemon.output
+    assert [m[2] for m in app.marks("slow")] == ["start"]  # interrupted at the timeout
+    assert [t.id for t in app.huey.pending()] == [slow.id]  # and back in the queue
+    assert "shutdown timeout" in daemon.output
+    # nothing of the daemon's process group is left running the task
+    assert [pid for pid, state, _, group in processes()
+            if group == daemon.pid and state != "Z"] == []
 
 
 @pytest.mark.parametrize("kind", ["redis", "sqlite"])
