@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import unavailable
 from tests.packaging.build import ROOT, build_deb, missing_tools
 
 __all__ = ["ROOT", "build_deb", "missing_tools"]
@@ -19,7 +20,7 @@ __all__ = ["ROOT", "build_deb", "missing_tools"]
 def require_tools() -> None:
     missing = missing_tools()
     if missing:
-        pytest.skip(f"packaging tools missing ({', '.join(missing)}): "
+        unavailable(f"packaging tools missing ({', '.join(missing)}): "
                     "run scripts/setup-debian.sh test")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import unavailable
 from tests.packaging.build import ROOT
 from tests.packaging.unitfile import last, parse_unit, seconds
 
@@ -91,7 +92,7 @@ def test_target_is_wanted_by_multi_user():
 def security(unit_text: str, tmp_path: Path, name: str = "hueyd@test.service"):
     """`systemd-analyze security --offline=true --threshold=15` on an instantiated copy."""
     if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze missing: run scripts/setup-debian.sh test")
+        unavailable("systemd-analyze missing: run scripts/setup-debian.sh test")
     path = tmp_path / name
     path.write_text(unit_text)
     proc = subprocess.run(
@@ -148,7 +149,7 @@ def test_logrotate_rotates_and_recreates_with_real_logrotate(tmp_path):
     accepts it, rotates the log, creates the new file 0640, and the postrotate step is
     quiet and succeeds where no systemd runs (or no instance does)."""
     if shutil.which("logrotate") is None:
-        pytest.skip("logrotate missing: run scripts/setup-debian.sh test")
+        unavailable("logrotate missing: run scripts/setup-debian.sh test")
     import grp
     import pwd
     user = pwd.getpwuid(os.getuid()).pw_name

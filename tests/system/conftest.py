@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end tests: the cached image, one booted machine per module, the .deb.
 
 These tests are skipped only when this machine cannot boot a container at all, found by a
-real probe (root, namespaces, cgroups). Anything else that goes wrong — a missing tool, a
+real probe (root, namespaces, cgroups), and never in CI or as root: there the probe's failure
+is a failure of the run. Anything else that goes wrong — a missing tool, a
 failed image build, a container that does not come up — is a failure with the reason.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from tests.helpers import unavailable
 from tests.packaging.build import build_deb
 from tests.system.blog_admin import deb_version
 from tests.system.nspawn import Container, cgroup_dirs, reap_stale_containers
@@ -50,7 +52,7 @@ def container_support_problem() -> str | None:
 def nspawn_ready() -> None:
     problem = container_support_problem()
     if problem:
-        pytest.skip(f"system tests skipped: {problem}")
+        unavailable(f"system tests cannot boot a container: {problem}")
     missing = sorted({pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)})
     if missing:
         pytest.fail(f"missing host packages {' '.join(missing)}: run scripts/setup-debian.sh test",
