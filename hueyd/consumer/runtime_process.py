@@ -7,7 +7,8 @@ The master tells children what to do; they ignore the terminal's SIGINT/SIGHUP
 - SIGUSR1: reopen log files at the next iteration;
 - SIGALRM: a task's time limit (huey's timeout handler), raising TaskTimeout.
 Handlers only set flags or raise; a per-child self-pipe (``set_wakeup_fd``)
-cuts short the idle wait so a flag is acted on at once.
+cuts short the idle wait so a flag is acted on at once. The master's death
+reaches the child as SIGTERM too (:mod:`hueyd.consumer.parent_death`).
 
 Time limits: the child enforces ``task_timeout`` itself with SIGALRM, so an
 overlong task fails through huey's normal path (error result, retries). The
@@ -25,6 +26,7 @@ import threading
 from typing import Iterator, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
+from hueyd.consumer import parent_death
 from hueyd.consumer.role import Role, WorkerInterrupted, run_role
 from hueyd.consumer.runtime import Handle, Runtime
 
@@ -64,21 +66,25 @@ class PipeFlag:
 
 
 class ChildFlag:
-    """The stop flag as a child sees it: the master's pipe, or its own SIGTERM.
+    """The stop flag as a child sees it: the master's pipe, its own SIGTERM, or the
+    master gone (when no parent-death signal could be armed, it is seen here).
 
     ``wait`` also returns when a signal arrives (the child's wakeup pipe), so a
     reopen request is not stuck behind a long backoff sleep.
     """
 
-    def __init__(self, parent: PipeFlag, wake_fd: int) -> None:
+    def __init__(self, parent: PipeFlag, wake_fd: int, master_pid: int) -> None:
         self.parent = parent
         self.wake_fd = wake_fd
+        self.master_pid = master_pid
         self.terminated = False
 
     def set(self) -> None:
         self.terminated = True
 
     def is_set(self) -> bool:
+        if not self.terminated and parent_death.orphaned(self.master_pid):
+            self.terminated = True
         return self.terminated or self.parent.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -144,16 +150,20 @@ class ProcessRuntime(Runtime):
     def spawn(self, role: Role) -> Handle:
         flag = role.stop_flag
         assert isinstance(flag, PipeFlag)
+        master = os.getpid()
+        # the kernel's parent-death signal follows the forking thread (parent_death.py)
+        lifelong = threading.current_thread() is threading.main_thread()
+        parent_death.prepare()
         pid = os.fork()
         if pid == 0:
-            self._child(role, flag)
+            self._child(role, flag, master, lifelong)
         logger.debug("%s started, pid %d", role.name, pid)
         return ProcessHandle(role, pid, flag)
 
-    def _child(self, role: Role, flag: PipeFlag) -> NoReturn:
+    def _child(self, role: Role, flag: PipeFlag, master: int, lifelong: bool) -> NoReturn:
         code = 1
         try:
-            role.stop_flag = child_flag = ChildFlag(flag, _install_wakeup())
+            role.stop_flag = child_flag = ChildFlag(flag, _install_wakeup(), master)
 
             def on_term(signum: int, frame: object) -> None:
                 child_flag.terminated = True
@@ -170,7 +180,16 @@ class ProcessRuntime(Runtime):
             signal.signal(signal.SIGUSR1, on_usr1)
             # a re-executed master starts with signals blocked: children must not
             signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_SIGNALS)
+            # the master's death = its SIGTERM: the running task and those taken ahead
+            # go back to the queue (a master gone before prctl ran sends nothing: the
+            # stop flag sees it before the first iteration)
+            problem = parent_death.ask_for_signal(signal.SIGTERM) if lifelong else None
+            if problem is not None:
+                logger.warning("%s stops only between tasks if the master dies: %s",
+                               role.name, problem)
             code = run_role(role, child_flag.is_set, logger)
+            if parent_death.orphaned(master):
+                logger.warning("%s stopped: its master (PID %d) is gone", role.name, master)
         except BaseException:
             logger.exception("%s could not start", role.name)
         finally:
