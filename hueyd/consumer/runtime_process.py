@@ -5,25 +5,30 @@ The master tells children what to do; they ignore the terminal's SIGINT/SIGHUP
 - SIGTERM: raise WorkerInterrupted inside the running task (the worker hands it
   back to the queue), or just stop when idle;
 - SIGUSR1: reopen log files at the next iteration;
-- SIGALRM: a task's time limit (huey's timeout handler), raising TaskTimeout.
+- SIGALRM: a task's time limit (huey's timeout handler), raising TaskTimeout;
+- SIGABRT: the master gave up on it (hung, or stuck past the time limit):
+  faulthandler writes every thread's stack to the log, then the child dies.
 Handlers only set flags or raise; a per-child self-pipe (``set_wakeup_fd``)
 cuts short the idle wait so a flag is acted on at once. The master's death
 reaches the child as SIGTERM too (:mod:`hueyd.consumer.parent_death`).
 
 Time limits: the child enforces ``task_timeout`` itself with SIGALRM, so an
 overlong task fails through huey's normal path (error result, retries). The
-master kills with SIGKILL only as a backstop, when a child is still in the same
-task a grace period later (stuck in C code that never returns to Python).
+master steps in only as a backstop, when a child is still in the same task a
+grace period later (stuck in C code that never returns to Python): SIGABRT,
+so the log shows where it was stuck, then SIGKILL if that did not end it.
 """
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import select
 import signal
+import sys
 import threading
-from typing import Iterator, NoReturn
+from typing import IO, Any, Iterator, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
 from hueyd.consumer import parent_death
@@ -33,7 +38,7 @@ from hueyd.consumer.runtime import Handle, Runtime
 logger = logging.getLogger("hueyd.consumer")
 
 CHILD_SIGNALS = {signal.SIGTERM, signal.SIGUSR1, signal.SIGALRM, signal.SIGINT,
-                 signal.SIGHUP, signal.SIGCHLD}
+                 signal.SIGHUP, signal.SIGCHLD, signal.SIGABRT}
 
 
 def _readable(fds: list[int], timeout: float | None) -> list[int]:
@@ -128,6 +133,9 @@ class ProcessHandle(Handle):
     def kill(self) -> bool:
         return self._send(signal.SIGKILL)
 
+    def abort(self) -> bool:
+        return self._send(signal.SIGABRT)
+
     def reopen_logs(self) -> None:
         self._send(signal.SIGUSR1)
 
@@ -180,6 +188,7 @@ class ProcessRuntime(Runtime):
             signal.signal(signal.SIGUSR1, on_usr1)
             # a re-executed master starts with signals blocked: children must not
             signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_SIGNALS)
+            trace_on_abort(role)
             # the master's death = its SIGTERM: the running task and those taken ahead
             # go back to the queue (a master gone before prctl ran sends nothing: the
             # stop flag sees it before the first iteration)
@@ -212,6 +221,45 @@ class ProcessRuntime(Runtime):
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+
+def trace_on_abort(role: Role) -> None:
+    """Enable faulthandler (SIGABRT from the master: every thread's stack to the log)
+    now and again after each log reopen: faulthandler writes to the file descriptor
+    it was given, and a reopen closes that one (its number may come back for another
+    file, or not)."""
+    _point_faulthandler_at_log()
+    reopen = role.reopen_logs
+
+    def reopen_and_repoint() -> None:
+        if reopen is not None:
+            reopen()
+        _point_faulthandler_at_log()
+
+    role.reopen_logs = reopen_and_repoint
+
+
+def _point_faulthandler_at_log() -> None:
+    for stream in (_log_stream(), sys.stderr):
+        try:
+            faulthandler.enable(file=stream, all_threads=True)  # type: ignore[arg-type]
+            return
+        except (AttributeError, ValueError, OSError, RuntimeError):
+            continue  # no file descriptor behind it (a test's capture, a closed stderr)
+
+
+def _log_stream() -> IO[Any] | None:
+    """Where this process's log records go: the log file if there is one, else the
+    first stream with a file descriptor (stderr, the journal under systemd)."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    handlers.sort(key=lambda h: not isinstance(h, logging.FileHandler))
+    for handler in handlers:
+        try:
+            handler.stream.fileno()
+        except (AttributeError, ValueError, OSError):
+            continue
+        return handler.stream
+    return None
 
 
 def _install_wakeup() -> int:
