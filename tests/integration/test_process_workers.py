@@ -71,7 +71,7 @@ def test_worker_processes_stop_and_hand_back_when_the_master_is_killed(make_app,
     assert len(late) <= LATE_AT_MOST and max(late.values(), default=0) < killed_at + 0.5, late
     assert in_flight == 0  # what the workers held (running, taken ahead) went back
     assert queued + done == TASKS  # no task lost, none both done and back in the queue
-    assert daemon.output.count("its master (PID %d) is gone" % daemon.pid) == len(children)
+    assert daemon.output.count(f"its master (PID {daemon.pid}) is gone") == len(children)
 
 
 # -- a hung worker: SIGABRT with a trace, then SIGKILL ------------------------------------
