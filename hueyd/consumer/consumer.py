@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from hueyd.api import signals as S
 from hueyd.api.exceptions import ConfigurationError, TaskTimeout
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back, task_of
+from hueyd.consumer.aborts import Aborts
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
 from hueyd.consumer.role import Role
@@ -94,6 +95,7 @@ class Consumer:
         self._periodic_minute = periodic_minute
         self._dying: list[Handle] = []  # killed, replaced, not reaped yet
         self._abandoned: list[Handle] = []  # running a handed-back task we cannot stop
+        self._aborts = Aborts()  # hung worker processes sent SIGABRT, not gone yet
         if flush_locks or extra_locks:
             flushed = huey.flush_locks(*(extra_locks.split(",") if extra_locks else ()))
             if flushed:
@@ -171,15 +173,18 @@ class Consumer:
                          self.limits)
 
     def check_health(self, now: float | None = None) -> list[Verdict]:
-        """Replace dead roles and kill+replace stuck or hung ones where the worker
-        type allows; returns the verdicts that remain (e.g. a stuck thread)."""
-        verdicts = self.health(now)
+        """Replace dead roles; abort (see aborts.py) or kill, then replace, stuck or
+        hung ones where the worker type allows; returns the verdicts that remain
+        (e.g. a stuck thread, a process being aborted)."""
         if self.stopping:
-            return verdicts
-        repaired = False
+            return self.health(now)
+        repaired = self._settle_aborts()
+        verdicts = self.health(now)
         for member, verdict in zip(self.members, verdicts):
-            if verdict.state is State.HEALTHY:
+            if verdict.state is State.HEALTHY or self._aborts.holds(member.handle):
                 continue
+            if verdict.state is not State.DEAD and self._aborts.begin(member.handle, verdict):
+                continue  # replaced once its process is gone
             if verdict.state is State.DEAD or member.handle.kill():
                 self._replace(member, verdict)
                 repaired = True
@@ -190,10 +195,12 @@ class Consumer:
 
     def _replace(self, member: Member, verdict: Verdict) -> None:
         handle = member.handle
+        then = "" if self.stopping else ", restarting it"
         if verdict.state is State.DEAD:
-            logger.warning("%s %s, restarting it", member.role.name, handle.describe_exit())
+            logger.warning("%s %s%s", member.role.name, handle.describe_exit(), then)
         else:
-            logger.error("%s: killed, restarting it", verdict.describe())
+            how = "killed" if handle.is_alive() else handle.describe_exit()
+            logger.error("%s: %s%s", verdict.describe(), how, then)
         message = member.slot.message() if verdict.task_id else None
         task = task_of(self.huey, message) if message is not None else None
         if task is not None:
@@ -208,15 +215,31 @@ class Consumer:
                 logger.warning("cannot hand back what %s held yet (it returns when this "
                                "consumer stops): %s", member.role.name, exc)
         self._dying.append(handle)
-        member.role = self._make_role(self.members.index(member), member.slot)
-        self._spawn(member)
+        if not self.stopping:
+            member.role = self._make_role(self.members.index(member), member.slot)
+            self._spawn(member)
+
+    def _settle_aborts(self) -> bool:
+        """Replace the aborted workers whose processes are gone (while stopping, only
+        settle their tasks); SIGKILL those past their grace."""
+        ended = self._aborts.ended()
+        for abort in ended:
+            member = next(m for m in self.members if m.handle is abort.handle)
+            self._replace(member, abort.verdict)
+        return bool(ended)
 
     def reap(self) -> None:
-        """Collect exited children (the master calls this on SIGCHLD): is_alive reaps."""
+        """Collect exited children (the master calls this on SIGCHLD and every loop):
+        is_alive reaps; an aborted worker that is gone is replaced at once."""
         for member in self.members:
             if member.handle is not None:
                 member.handle.is_alive()
         self._dying = [h for h in self._dying if h.is_alive()]
+        self._settle_aborts()
+
+    def next_wake(self) -> float | None:
+        """Seconds until this consumer has a deadline of its own (a SIGKILL due)."""
+        return self._aborts.next_wake()
 
     @property
     def alive(self) -> list[Handle]:
@@ -260,10 +283,12 @@ class Consumer:
                 self._hand_back_slot(member)
             else:
                 self._abandon(member)
+        self._aborts.kill_all()  # their tasks are settled as failed once they are gone
 
     def _running(self) -> list[Member]:
+        """The roles a stop still has to reach (an aborted one is the abort's)."""
         return [m for m in self.members if m.handle is not None and m.handle.is_alive()
-                and m.handle not in self._abandoned]
+                and m.handle not in self._abandoned and not self._aborts.holds(m.handle)]
 
     def _abandon(self, member: Member) -> None:
         if member.slot.read().task_started is not None:
@@ -303,6 +328,7 @@ class Consumer:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+            self.reap()
         return True
 
     def _disconnect(self) -> None:
@@ -360,6 +386,7 @@ class Consumer:
         next_check = time.monotonic() + self.health_check_interval
         while not received:
             time.sleep(0.1)
+            self.reap()
             if self.check_worker_health and time.monotonic() >= next_check:
                 self.check_health()
                 next_check = time.monotonic() + self.health_check_interval

@@ -56,6 +56,11 @@ class Handle(abc.ABC):
         """Stop the role by force; False if the worker type cannot."""
         return False
 
+    def abort(self) -> bool:
+        """Ask the role to die leaving its stack in the log (SIGABRT); False if the
+        worker type cannot (then :meth:`kill`)."""
+        return False
+
     def reopen_logs(self) -> None:
         """Make the role reopen its log files; roles in the master's process share its
         handlers, so only a separate process needs telling."""

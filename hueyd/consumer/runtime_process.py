@@ -5,33 +5,40 @@ The master tells children what to do; they ignore the terminal's SIGINT/SIGHUP
 - SIGTERM: raise WorkerInterrupted inside the running task (the worker hands it
   back to the queue), or just stop when idle;
 - SIGUSR1: reopen log files at the next iteration;
-- SIGALRM: a task's time limit (huey's timeout handler), raising TaskTimeout.
+- SIGALRM: a task's time limit (huey's timeout handler), raising TaskTimeout;
+- SIGABRT: the master gave up on it (hung, or stuck past the time limit):
+  faulthandler writes every thread's stack to the log, then the child dies.
 Handlers only set flags or raise; a per-child self-pipe (``set_wakeup_fd``)
-cuts short the idle wait so a flag is acted on at once.
+cuts short the idle wait so a flag is acted on at once. The master's death
+reaches the child as SIGTERM too (:mod:`hueyd.consumer.parent_death`).
 
 Time limits: the child enforces ``task_timeout`` itself with SIGALRM, so an
 overlong task fails through huey's normal path (error result, retries). The
-master kills with SIGKILL only as a backstop, when a child is still in the same
-task a grace period later (stuck in C code that never returns to Python).
+master steps in only as a backstop, when a child is still in the same task a
+grace period later (stuck in C code that never returns to Python): SIGABRT,
+so the log shows where it was stuck, then SIGKILL if that did not end it.
 """
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import select
 import signal
+import sys
 import threading
-from typing import Iterator, NoReturn
+from typing import IO, Any, Iterator, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
+from hueyd.consumer import parent_death
 from hueyd.consumer.role import Role, WorkerInterrupted, run_role
 from hueyd.consumer.runtime import Handle, Runtime
 
 logger = logging.getLogger("hueyd.consumer")
 
 CHILD_SIGNALS = {signal.SIGTERM, signal.SIGUSR1, signal.SIGALRM, signal.SIGINT,
-                 signal.SIGHUP, signal.SIGCHLD}
+                 signal.SIGHUP, signal.SIGCHLD, signal.SIGABRT}
 
 
 def _readable(fds: list[int], timeout: float | None) -> list[int]:
@@ -64,21 +71,25 @@ class PipeFlag:
 
 
 class ChildFlag:
-    """The stop flag as a child sees it: the master's pipe, or its own SIGTERM.
+    """The stop flag as a child sees it: the master's pipe, its own SIGTERM, or the
+    master gone (when no parent-death signal could be armed, it is seen here).
 
     ``wait`` also returns when a signal arrives (the child's wakeup pipe), so a
     reopen request is not stuck behind a long backoff sleep.
     """
 
-    def __init__(self, parent: PipeFlag, wake_fd: int) -> None:
+    def __init__(self, parent: PipeFlag, wake_fd: int, master_pid: int) -> None:
         self.parent = parent
         self.wake_fd = wake_fd
+        self.master_pid = master_pid
         self.terminated = False
 
     def set(self) -> None:
         self.terminated = True
 
     def is_set(self) -> bool:
+        if not self.terminated and parent_death.orphaned(self.master_pid):
+            self.terminated = True
         return self.terminated or self.parent.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -122,6 +133,9 @@ class ProcessHandle(Handle):
     def kill(self) -> bool:
         return self._send(signal.SIGKILL)
 
+    def abort(self) -> bool:
+        return self._send(signal.SIGABRT)
+
     def reopen_logs(self) -> None:
         self._send(signal.SIGUSR1)
 
@@ -144,16 +158,20 @@ class ProcessRuntime(Runtime):
     def spawn(self, role: Role) -> Handle:
         flag = role.stop_flag
         assert isinstance(flag, PipeFlag)
+        master = os.getpid()
+        # the kernel's parent-death signal follows the forking thread (parent_death.py)
+        lifelong = threading.current_thread() is threading.main_thread()
+        parent_death.prepare()
         pid = os.fork()
         if pid == 0:
-            self._child(role, flag)
+            self._child(role, flag, master, lifelong)
         logger.debug("%s started, pid %d", role.name, pid)
         return ProcessHandle(role, pid, flag)
 
-    def _child(self, role: Role, flag: PipeFlag) -> NoReturn:
+    def _child(self, role: Role, flag: PipeFlag, master: int, lifelong: bool) -> NoReturn:
         code = 1
         try:
-            role.stop_flag = child_flag = ChildFlag(flag, _install_wakeup())
+            role.stop_flag = child_flag = ChildFlag(flag, _install_wakeup(), master)
 
             def on_term(signum: int, frame: object) -> None:
                 child_flag.terminated = True
@@ -170,7 +188,17 @@ class ProcessRuntime(Runtime):
             signal.signal(signal.SIGUSR1, on_usr1)
             # a re-executed master starts with signals blocked: children must not
             signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_SIGNALS)
+            trace_on_abort(role)
+            # the master's death = its SIGTERM: the running task and those taken ahead
+            # go back to the queue (a master gone before prctl ran sends nothing: the
+            # stop flag sees it before the first iteration)
+            problem = parent_death.ask_for_signal(signal.SIGTERM) if lifelong else None
+            if problem is not None:
+                logger.warning("%s stops only between tasks if the master dies: %s",
+                               role.name, problem)
             code = run_role(role, child_flag.is_set, logger)
+            if parent_death.orphaned(master):
+                logger.warning("%s stopped: its master (PID %d) is gone", role.name, master)
         except BaseException:
             logger.exception("%s could not start", role.name)
         finally:
@@ -193,6 +221,45 @@ class ProcessRuntime(Runtime):
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+
+def trace_on_abort(role: Role) -> None:
+    """Enable faulthandler (SIGABRT from the master: every thread's stack to the log)
+    now and again after each log reopen: faulthandler writes to the file descriptor
+    it was given, and a reopen closes that one (its number may come back for another
+    file, or not)."""
+    _point_faulthandler_at_log()
+    reopen = role.reopen_logs
+
+    def reopen_and_repoint() -> None:
+        if reopen is not None:
+            reopen()
+        _point_faulthandler_at_log()
+
+    role.reopen_logs = reopen_and_repoint
+
+
+def _point_faulthandler_at_log() -> None:
+    for stream in (_log_stream(), sys.stderr):
+        try:
+            faulthandler.enable(file=stream, all_threads=True)  # type: ignore[arg-type]
+            return
+        except (AttributeError, ValueError, OSError, RuntimeError):
+            continue  # no file descriptor behind it (a test's capture, a closed stderr)
+
+
+def _log_stream() -> IO[Any] | None:
+    """Where this process's log records go: the log file if there is one, else the
+    first stream with a file descriptor (stderr, the journal under systemd)."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    handlers.sort(key=lambda h: not isinstance(h, logging.FileHandler))
+    for handler in handlers:
+        try:
+            handler.stream.fileno()
+        except (AttributeError, ValueError, OSError):
+            continue
+        return handler.stream
+    return None
 
 
 def _install_wakeup() -> int:

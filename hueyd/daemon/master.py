@@ -285,6 +285,9 @@ class Master:
         elif self.phase is Phase.RUNNING:
             if self.config.health_check:
                 wakes.append(self.next_health)
+            due = self.consumer.next_wake()  # a hung worker's SIGKILL after its SIGABRT
+            if due is not None:
+                wakes.append(now + due)
         else:
             wakes.append(now + STOP_POLL)
         interval = self.notifier.watchdog_interval

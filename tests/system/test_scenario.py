@@ -292,6 +292,9 @@ def test_11_every_worker_type_runs_under_the_shipped_hardening(admin, progress, 
         assert seen["DropInPaths"] == "", "the shipped unit must run unchanged"
         assert admin.run_task(instance, "add", 20, 22) == 42
         assert admin.run_task(instance, "slow", 0.2) == 0.2
+        # process workers ask for a parent-death signal (prctl through ctypes): the filter
+        # and MemoryDenyWriteExecute allow it, or each worker would say so
+        assert "stops only between tasks" not in admin.journal(instance, "-o", "cat")
         admin.systemctl("stop", f"hueyd@{instance}")
         assert admin.unit(instance, "ExecMainStatus")["ExecMainStatus"] == "0"
     finally:
