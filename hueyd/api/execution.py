@@ -83,7 +83,7 @@ class Executor:
             with self._timeout_context(task), guard or contextlib.nullcontext():
                 value = task.execute()
         except TaskTimeout as exc:
-            logger.warning("task %s timed out after %ss", task.id, task.timeout)
+            logger.warning("task %s timed out: %s", task.id, exc)
             exception = exc
             huey.emit(S.SIGNAL_TIMEOUT, task)
         except TaskLockedException as exc:
