@@ -1,7 +1,8 @@
 """Key/value helpers and queue introspection, shared by the Huey facade (a mixin).
 
-Every value goes through the Huey's serializer, so signed Hueys sign results,
-revocations and locks too.
+Every value goes through the Huey's serializer, so signed Hueys sign results and
+locks too, and a value they read is verified before it is unpickled (MessageError if
+it is not signed with their key). Revocations are plain data (revocation.py).
 """
 from __future__ import annotations
 
