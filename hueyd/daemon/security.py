@@ -45,10 +45,14 @@ def read_secret_key(config: Config) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise fail("not a regular file")
-        data = f.read(KEY_LIMIT + 1)
+        data = os.read(fd, KEY_LIMIT + 1)  # a key is far shorter: one read gets it whole
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(data) > KEY_LIMIT:
         raise fail(f"longer than {KEY_LIMIT} bytes: not a key file")
     key = data.rstrip(b"\r\n")
