@@ -107,7 +107,7 @@ def member_done(huey: Huey, config: ChordConfig, value: Any) -> None:
     huey.put_result(keys[config.idx], value)
     if any(raw is None for raw in huey.storage.peek_many(keys)):
         return
-    if not huey.put_if_empty(f"chord:{config.cid}:fired", 1, CHORD_MARKER_TTL):
+    if not huey.storage.put_if_empty(f"chord:{config.cid}:fired", b"1", CHORD_MARKER_TTL):
         return
     values = [_member_value(huey, key, raw)
               for key, raw in zip(keys, huey.storage.peek_many(keys))]

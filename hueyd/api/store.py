@@ -1,8 +1,9 @@
 """Key/value helpers and queue introspection, shared by the Huey facade (a mixin).
 
-Every value goes through the Huey's serializer, so signed Hueys sign results and
-locks too, and a value they read is verified before it is unpickled (MessageError if
-it is not signed with their key). Revocations are plain data (revocation.py).
+Every value goes through the Huey's serializer, so a signed Huey signs results and
+key/value entries, and verifies what it reads before unpickling it (MessageError if it
+is not signed with its key). Bookkeeping is plain bytes, never a pickle: revocations
+(revocation.py), locks and chord markers.
 """
 from __future__ import annotations
 

@@ -133,3 +133,23 @@ def test_a_planted_result_or_entry_raises_message_error_unread(make_huey, plant)
     huey.storage.put_data("entry", evil)
     with pytest.raises(MessageError, match="missing signature"):
         huey.get("entry", peek=True)
+
+
+def test_locks_and_chord_markers_are_plain_bytes(make_huey):
+    huey = make_huey(secret_key="k")
+
+    @huey.task()
+    def add(a, b):
+        return a + b
+
+    @huey.task()
+    def total(values):
+        return sum(values)
+
+    with huey.lock_task("nightly"):
+        assert huey.storage.peek_data(f"{huey.name}.lock.nightly") == b"1"
+    outcome = huey.enqueue(chord([add.s(1, 1), add.s(2, 2)], total.s()))
+    drain(huey)
+    assert outcome.get() == 6
+    fired = [k for k in huey.all_results() if k.endswith(":fired")]
+    assert [huey.storage.peek_data(k) for k in fired] == [b"1"]
