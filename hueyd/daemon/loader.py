@@ -3,9 +3,9 @@
 Prepares the process as the configuration says (working directory, sys.path,
 environment), imports ``module.attr`` (``blog.main.huey``; ``blog.main:huey``
 works too), points the Huey at the server's own storage when the YAML says so and
-gives it the server's signing key (:func:`configure`: producers share it through
-:func:`hueyd.instance`). Every failure is one ``ConfigError`` line naming the import path and the
-reason; the operator never has to read a traceback to fix a typo.
+gives it the server's signing key (:func:`configure`, which producers share through
+:func:`hueyd.instance`). Every failure is one ``ConfigError`` line naming the import
+path and the reason; the operator never has to read a traceback to fix a typo.
 """
 from __future__ import annotations
 
