@@ -1,12 +1,15 @@
 """hueyd's main job in one minute, on SQLite (no server needed).
 
-Starts ``hueyd run blog.main.huey`` as a terminal user would, enqueues tasks from
-this process the way a web application does, prints their results, shows a
-failing task and a retried one, then stops the consumer with SIGINT (running
+Writes an instance configuration (the queue's file and a signing key, in a private
+temporary folder), starts ``hueyd run --config blog.yaml`` as a terminal user would,
+enqueues tasks from this process the way a web application does (through
+``hueyd.instance``: the same file, signed with the same key), prints their results,
+shows a failing task and a retried one, then stops the consumer with SIGINT (running
 tasks finish) and checks it exited cleanly. Every wait is bounded.
 """
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -45,12 +48,23 @@ def outcome_after_retries(result, error_type: type) -> object:
             time.sleep(0.05)
 
 
-def start_consumer(db: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "BLOG_DB": db,
-           "PYTHONPATH": os.pathsep.join([str(BLOG), str(ROOT)])}
+def write_instance(workdir: Path) -> Path:
+    """blog.yaml: the app, its queue's file and the key that signs every message."""
+    key = workdir / "blog.key"
+    key.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")  # head -c 32 ... | base64
+    key.chmod(0o600)
+    config = workdir / "blog.yaml"
+    config.write_text(f"app: blog.main.huey\npythonpath: [{BLOG}]\n"
+                      f"sqlite_path: {workdir / 'blog.db'}\nsecret_key_file: {key}\n")
+    return config
+
+
+def start_consumer(config: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "hueyd", "run", "blog.main.huey", "-w", "2", "-d", "0.05"]
+    command = [sys.executable, "-m", "hueyd", "run", "--config", str(config), "-w", "2",
+               "-d", "0.05"]
     say("$ " + " ".join(["hueyd", *command[3:]]))
     with open(log, "wb") as out:
         return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -58,14 +72,18 @@ def start_consumer(db: str, log: Path) -> subprocess.Popen:
 
 
 def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="hueyd-demo-"))
-    db, log = str(workdir / "blog.db"), workdir / "hueyd.log"
-    os.environ["BLOG_DB"] = db
+    workdir = Path(tempfile.mkdtemp(prefix="hueyd-demo-"))  # private (0700), removed at the end
+    config, log = write_instance(workdir), workdir / "hueyd.log"
     sys.path[:0] = [str(BLOG), str(ROOT)]
     from blog.main import add, fail, flaky, slow  # the app, as a web view would import it
-    from hueyd import TaskException
 
-    consumer = start_consumer(db, log)
+    import hueyd
+    from hueyd import TaskException
+    hueyd.instance(config=str(config))  # blog.main.huey now uses the daemon's file and key
+    say(f"hueyd.instance(config={config.name!r}): tasks go to {config.parent.name}/blog.db, "
+        "signed")
+
+    consumer = start_consumer(config, log)
     try:
         say("enqueue add(2, 3) and ten more additions")
         first = add(2, 3)

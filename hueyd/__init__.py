@@ -3,6 +3,7 @@
 ``from huey import RedisHuey, crontab`` ports as ``from hueyd import RedisHuey, crontab``.
 Names load on first access (PEP 562): ``import hueyd`` imports nothing else, so the
 command line can monkey-patch for gevent before redis, threading or the app load.
+``hueyd.instance("blog")`` gives a producer the app's Huey as ``hueyd@blog`` uses it.
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ _EXPORTS = {
     "HueyException": "hueyd.api.exceptions",
     "ResultTimeout": "hueyd.api.exceptions",
     "MessageError": "hueyd.api.exceptions",
+    # producers: the daemon's view of the app (storage overrides, signing key)
+    "instance": "hueyd.daemon.producer",
+    "ConfigError": "hueyd.daemon.config",
 }
 
 __all__ = sorted(_EXPORTS)

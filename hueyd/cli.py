@@ -85,10 +85,15 @@ def config_from(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def say(message: str) -> None:
-    """One line for the operator on stderr (with journald's error priority there)."""
+def say(message: str, warning: bool = False) -> None:
+    """One line for the operator on stderr, no password in it (with journald's error
+    or warning priority there)."""
+    import logging
+
     from hueyd.daemon import logs
-    print(logs.journal_line(message) if logs.stderr_is_journal() else message,
+    from hueyd.daemon.redact import redact
+    message, level = redact(message), logging.WARNING if warning else logging.ERROR
+    print(logs.journal_line(message, level) if logs.stderr_is_journal() else message,
           file=sys.stderr, flush=True)
 
 
@@ -156,17 +161,23 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
         logs.setup(config.log_level, config.log_file, config.log_format)
     except OSError as exc:
         raise log_file_error(config, exc) from None
+    from hueyd.daemon.security import security_warnings
     huey = load_app(config)
     logging.getLogger("hueyd").info("hueyd %s: app %s, %d %s worker(s)%s", version(),
                                     config.app, config.workers, config.worker_type,
                                     f", config {config.config_path}" if config.config_path
                                     else "")
+    for warning in security_warnings(config, huey):
+        logging.getLogger("hueyd").warning("%s", warning)
     return master.run(config, huey, reread)
 
 
 def check_command(config: Config) -> int:
     from hueyd.daemon.loader import load_app
-    load_app(config)
+    from hueyd.daemon.security import security_warnings
+    huey = load_app(config)
+    for warning in security_warnings(config, huey):
+        say(f"hueyd: warning: {warning}", warning=True)
     source = config.config_path or "from the command line"
     plural = "s" if config.workers != 1 else ""
     print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "

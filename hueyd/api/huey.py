@@ -85,6 +85,16 @@ class Huey(ConsumerSurface, StoreAccess):
         #: ``handler(seconds) -> context manager`` set by the consumer to enforce task timeouts
         self.timeout_handler: Callable[[float], Any] | None = None
 
+    def set_secret_key(self, secret_key: str | bytes) -> None:
+        """Sign every message from now on, and refuse any that is not signed with
+        ``secret_key``: how the daemon and :func:`hueyd.instance` give an app whose
+        code builds its Huey without a key the server's key."""
+        set_key = getattr(self.serializer, "set_secret_key", None)
+        if set_key is None:
+            raise ConfigurationError(f"Huey {self.name!r}: its serializer "
+                                     f"{type(self.serializer).__name__} cannot sign messages")
+        set_key(secret_key)
+
     # -- storage ---------------------------------------------------------------------
     def get_task_wrapper_class(self) -> type[TaskWrapper]:
         return TaskWrapper

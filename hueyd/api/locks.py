@@ -45,7 +45,8 @@ class TaskLock:
         self.clear()
 
     def acquire(self) -> bool:
-        if not self._huey.put_if_empty(self._key, "1", self._ttl):
+        # plain bytes, never a pickle: a lock is only ever tested for existence
+        if not self._huey.storage.put_if_empty(self._key, b"1", self._ttl):
             raise TaskLockedException(f"unable to acquire lock {self._name}")
         return True
 

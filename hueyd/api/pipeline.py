@@ -9,15 +9,19 @@ one member enqueues the callback even when the last two finish together.
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from hueyd.api.exceptions import MessageError
 from hueyd.api.registry import ChordConfig
-from hueyd.api.result import SKIPPED, ChordResult, Result, ResultGroup
+from hueyd.api.result import SKIPPED, ChordResult, Error, Result, ResultGroup
 from hueyd.api.task import Task, signature
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
+
+logger = logging.getLogger("hueyd")
 
 #: how long the "callback already fired" marker outlives a chord (seconds)
 CHORD_MARKER_TTL = 7 * 24 * 3600
@@ -103,14 +107,26 @@ def member_done(huey: Huey, config: ChordConfig, value: Any) -> None:
     huey.put_result(keys[config.idx], value)
     if any(raw is None for raw in huey.storage.peek_many(keys)):
         return
-    if not huey.put_if_empty(f"chord:{config.cid}:fired", 1, CHORD_MARKER_TTL):
+    if not huey.storage.put_if_empty(f"chord:{config.cid}:fired", b"1", CHORD_MARKER_TTL):
         return
-    values = [huey.serializer.deserialize(raw) for raw in huey.storage.peek_many(keys)]
+    values = [_member_value(huey, key, raw)
+              for key, raw in zip(keys, huey.storage.peek_many(keys))]
     for key in keys:
         huey.delete(key)
     callback = config.callback
     callback.extend_data((values,))
     huey.enqueue(callback)
+
+
+def _member_value(huey: Huey, key: str, raw: bytes) -> Any:
+    """A member's stored value; one that fails verification (planted, or signed with
+    another key) is never unpickled: the callback gets an Error in its place."""
+    try:
+        return huey.serializer.deserialize(raw)
+    except MessageError as exc:
+        logger.error("chord result %s refused: %s", key, exc)
+        return Error({"error": f"unreadable chord result: {exc}", "retries": 0,
+                      "task_id": key, "traceback": ""})
 
 
 def abort_member(huey: Huey, task: Task | None, value: Any = SKIPPED) -> None:

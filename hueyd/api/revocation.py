@@ -1,16 +1,19 @@
 """Revoking tasks: one instance (``r:<id>``) or every instance of a task (``rt:<name>``).
 
-An entry is ``(revoke_until, revoke_once)`` with ``revoke_until`` a POSIX float or
-None. The worker reads both keys of a task in one ``peek_many`` round trip.
+An entry is plain JSON, ``{"until": <POSIX float or null>, "once": <bool>}``, never a
+pickle: anyone who can write the storage can write these keys, and reading one must
+not run their code, signing key or not. The worker reads both keys of a task in one
+``peek_many`` round trip.
 """
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from hueyd.api.clock import Instant, as_clock, normalize_time, to_posix
-from hueyd.api.exceptions import MessageError
 from hueyd.api.result import Result
 from hueyd.api.task import Task, TaskWrapper
 
@@ -47,7 +50,7 @@ class Revocations:
         until = None
         if revoke_until is not None:
             until = to_posix(normalize_time(revoke_until, utc=self.huey.utc), self.huey.utc)
-        self.huey.put(key, (until, bool(revoke_once)))
+        self.huey.storage.put_data(key, encode_entry(until, bool(revoke_once)))
 
     def is_revoked(self, obj: Any, timestamp: Instant | None = None, peek: bool = True) -> bool:
         """True if revoked at ``timestamp``; unless ``peek``, spent entries are removed
@@ -57,22 +60,49 @@ class Revocations:
         for key, raw in zip(keys, self.huey.storage.peek_many(keys)):
             if raw is None:
                 continue
-            revoked, spent = self._verdict(key, raw, now)
+            try:
+                revoked, spent = verdict(decode_entry(raw), now)
+            except ValueError as exc:
+                revoked, spent = False, True  # reported once: the consumer removes it
+                logger.warning("%s unreadable revocation entry %s: %s",
+                               "ignoring" if peek else "removed", key, exc)
             if spent and not peek:
                 self.huey.delete(key)
             if revoked:
                 return True
         return False
 
-    def _verdict(self, key: str, raw: bytes, now: float) -> tuple[bool, bool]:
-        """(revoked now?, entry used up?)"""
-        try:
-            until, once = self.huey.serializer.deserialize(raw)
-        except (MessageError, TypeError, ValueError) as exc:
-            logger.warning("ignoring unreadable revocation entry %s: %s", key, exc)
-            return False, False
-        if once:
-            return True, True
-        if until is not None and until <= now:
-            return False, True
-        return True, False
+
+#: an entry is about 30 bytes; anything much longer is not one (and is not parsed)
+ENTRY_LIMIT = 256
+
+
+def encode_entry(until: float | None, once: bool) -> bytes:
+    return json.dumps({"until": until, "once": once}, separators=(",", ":")).encode()
+
+
+def decode_entry(raw: bytes) -> tuple[float | None, bool]:
+    """(until, once) from a stored entry; ValueError for anything else."""
+    if len(raw) > ENTRY_LIMIT:
+        raise ValueError(f"{len(raw)} bytes, not a revocation entry")
+    try:
+        fields = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ValueError("not JSON (an entry of an older hueyd, or foreign data)") from None
+    until = fields.get("until") if isinstance(fields, dict) else None
+    once = fields.get("once") if isinstance(fields, dict) else None
+    number = isinstance(until, (int, float)) and not isinstance(until, bool) \
+        and math.isfinite(until)
+    if not isinstance(once, bool) or not (until is None or number):
+        raise ValueError(f"not a revocation entry: {raw[:60]!r}")
+    return until, once
+
+
+def verdict(entry: tuple[float | None, bool], now: float) -> tuple[bool, bool]:
+    """(revoked now?, entry used up?)"""
+    until, once = entry
+    if once:
+        return True, True
+    if until is not None and until <= now:
+        return False, True
+    return True, False

@@ -42,6 +42,12 @@ class Serializer:
     def signed(self) -> bool:
         return self._key is not None
 
+    def set_secret_key(self, secret_key: str | bytes) -> None:
+        """Sign and verify with ``secret_key`` from now on (the daemon's key file)."""
+        if not secret_key:
+            raise ConfigurationError("the secret key is empty")
+        self._key = _to_bytes(secret_key)
+
     def serialize(self, obj: Any) -> bytes:
         data = pickle.dumps(obj, self.pickle_protocol)
         if self.compression:

@@ -1,7 +1,9 @@
 """Key/value helpers and queue introspection, shared by the Huey facade (a mixin).
 
-Every value goes through the Huey's serializer, so signed Hueys sign results,
-revocations and locks too.
+Every value goes through the Huey's serializer, so a signed Huey signs results and
+key/value entries, and verifies what it reads before unpickling it (MessageError if it
+is not signed with its key). Bookkeeping is plain bytes, never a pickle: revocations
+(revocation.py), locks and chord markers.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hueyd.daemon.loader import load_app
+from hueyd.daemon.redact import redact
 from hueyd.exitcodes import EX_OK, EX_UNAVAILABLE
 from hueyd.storage.base import DeadLetter, StorageError
 from hueyd.storage.leases import ConsumerLease
@@ -51,7 +52,7 @@ class QueueStatus:
 def describe_storage(storage: Storage) -> str:
     """``RedisStorage 127.0.0.1:6379/0`` or ``SqliteStorage /var/lib/...db``."""
     where = getattr(storage, "location", None) or getattr(storage, "filename", None)
-    return f"{type(storage).__name__} {where}" if where else type(storage).__name__
+    return redact(f"{type(storage).__name__} {where}") if where else type(storage).__name__
 
 
 def read_status(huey: Huey) -> QueueStatus:
@@ -111,7 +112,7 @@ def dead_letter_table(letters: list[DeadLetter], total: int) -> str:
 
 
 def _unreachable(command: str, exc: StorageError) -> int:
-    print(f"hueyd: {command}: storage unreachable: {exc}", file=sys.stderr, flush=True)
+    print(redact(f"hueyd: {command}: storage unreachable: {exc}"), file=sys.stderr, flush=True)
     return EX_UNAVAILABLE
 
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from hueyd.daemon.redact import redact, redact_url
+
 if TYPE_CHECKING:  # imported where a file is read: 2 MiB that a command line never needs
     import yaml
 
@@ -44,7 +46,7 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.file and self.line else self.file
         parts = [p for p in ("hueyd", where, self.key, self.message) if p]
-        return " ".join(": ".join(parts).split())  # always one line
+        return redact(" ".join(": ".join(parts).split()))  # one line, never a password
 
 
 # -- kinds: what a value may be, in YAML and as command-line text ---------------------
@@ -134,7 +136,7 @@ def import_path(value: str) -> str | None:
 
 def redis_url(value: str) -> str | None:
     ok = value.startswith(REDIS_SCHEMES)
-    return None if ok else f"must start with {', '.join(REDIS_SCHEMES)}, got {value!r}"
+    return None if ok else f"must start with {', '.join(REDIS_SCHEMES)}, got {redact_url(value)!r}"
 
 
 def log_format(value: str) -> str | None:
@@ -266,6 +268,8 @@ class Config:
     redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
                                     redis_url)
     sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")
+    secret_key_file: str | None = setting(None, OPTIONAL_TEXT, "key file signing messages",
+                                          flags=("--secret-key-file",), metavar="FILE")
     instance: str | None = setting(None, OPTIONAL_TEXT, "name shown in STATUS (default: the "
                                    "Huey's name)")
     config_path: str | None = setting(None, OPTIONAL_TEXT, "the YAML file read", yaml=None)
@@ -389,7 +393,7 @@ def _unknown(key: str) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = redact(repr(value))  # before cutting: a cut URL no longer looks like one
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -2,9 +2,10 @@
 
 Prepares the process as the configuration says (working directory, sys.path,
 environment), imports ``module.attr`` (``blog.main.huey``; ``blog.main:huey``
-works too) and points the Huey at the server's own storage when the YAML says
-so. Every failure is one ``ConfigError`` line naming the import path and the
-reason; the operator never has to read a traceback to fix a typo.
+works too), points the Huey at the server's own storage when the YAML says so and
+gives it the server's signing key (:func:`configure`, which producers share through
+:func:`hueyd.instance`). Every failure is one ``ConfigError`` line naming the import
+path and the reason; the operator never has to read a traceback to fix a typo.
 """
 from __future__ import annotations
 
@@ -15,16 +16,29 @@ import sys
 import traceback
 from typing import Any
 
+from hueyd.api.exceptions import ConfigurationError
 from hueyd.api.huey import Huey
 from hueyd.daemon.config import Config, ConfigError
+from hueyd.daemon.security import key_label, read_secret_key
 
 
 def load_app(config: Config) -> Huey:
     """The application's Huey, imported as ``config`` says."""
     prepare(config)
     huey = import_app(config.app, config.config_path)
-    apply_storage_overrides(huey, config)
+    configure(huey, config)
     return huey
+
+
+def configure(huey: Huey, config: Config) -> None:
+    """Make ``huey`` what the daemon of ``config`` uses: its storage and its key."""
+    apply_storage_overrides(huey, config)
+    key = read_secret_key(config)
+    if key is not None:
+        try:
+            huey.set_secret_key(key)
+        except ConfigurationError as exc:
+            raise ConfigError(config.config_path, key_label(config), str(exc)) from None
 
 
 def prepare(config: Config) -> None:

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from hueyd.daemon.redact import redact
+
 FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
 #: journald timestamps each entry itself
 JOURNAL_FORMAT = "%(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
@@ -53,9 +55,12 @@ def journal_line(text: str, levelno: int = logging.ERROR) -> str:
 
 class Formatter(logging.Formatter):
     """logging's Formatter, with one ``strftime`` per second instead of per record (a
-    worker logs two records per task); the text is the same."""
+    worker logs two records per task); the text is the same, passwords masked."""
 
     _cached: tuple[int, str] = (-1, "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))  # a URL can reach any record, even a traceback
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.converter is not time.localtime:

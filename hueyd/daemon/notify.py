@@ -14,6 +14,8 @@ import socket
 import time
 from typing import MutableMapping
 
+from hueyd.daemon.redact import redact
+
 logger = logging.getLogger("hueyd.notify")
 
 #: seconds between two log lines about failing sends
@@ -56,8 +58,9 @@ def send(message: str, socket_path: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    """A STATUS value: one line (a newline would start a new KEY=VALUE)."""
-    return " ".join(text.split())[:STATUS_LIMIT]
+    """A STATUS value: one line (a newline would start a new KEY=VALUE), no password
+    (``systemctl status`` shows it to every local user)."""
+    return redact(" ".join(text.split()))[:STATUS_LIMIT]
 
 
 class Notifier:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hueyd.consumer.health import State, Verdict
+from hueyd.daemon.redact import redact
 
 
 @dataclass(frozen=True)
@@ -45,4 +46,5 @@ def status_line(seen: Observed, problems: list[Verdict]) -> str:
         text += "; " + "; ".join(v.describe() for v in problems)
     if seen.last_error:
         text += f"; last error: {seen.last_error}"
-    return " ".join(text.split())[:400]  # one line, whatever the task put in its error
+    # one line, whatever the task put in its error; passwords masked before the cut
+    return redact(" ".join(text.split()))[:400]

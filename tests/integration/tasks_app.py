@@ -85,6 +85,12 @@ def version():
     return appversion.VERSION
 
 
+@huey.task()
+def read_stored(key, result=False):
+    """Reads a result (``result=True``) or a key/value entry inside the consumer."""
+    return huey.result(key, preserve=True) if result else huey.get(key, peek=True)
+
+
 @huey.periodic_task(crontab())
 def tick():
     mark("ticks")

@@ -4,22 +4,32 @@ Usage: python3 blog_client.py /etc/hueyd/NAME.yaml ACTION [ARGS]; prints one JSO
   enqueue TASK JSON_ARGS   -> {"id": ...}
   result ID TIMEOUT        -> {"value": ...} | {"error": ...} | {"timeout": true}
   pending                  -> {"pending": N}
-The app is loaded through hueyd's own config loader, so the client talks to exactly the
-storage the daemon of that instance uses (the YAML's redis_url / sqlite_path).
+  plant MARKER             -> {"planted": true}: an unsigned pickle that would create MARKER
+The app is loaded as a web process would, with ``hueyd.instance(config=...)``: the client
+talks to exactly the storage the daemon of that instance uses (the YAML's redis_url /
+sqlite_path) and signs with its key (secret_key_file).
 """
 from __future__ import annotations
 
 import json
+import pickle
 import sys
+
+
+class Plant:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 def main(argv: list[str]) -> int:
     config_path, action, *args = argv
-    from hueyd.daemon.config import load_config
-    from hueyd.daemon.loader import load_app
-    from hueyd.api.exceptions import ResultTimeout, TaskException
+    import hueyd
+    from hueyd import ResultTimeout, TaskException
 
-    huey = load_app(load_config(config_path, {}))
+    huey = hueyd.instance(config=config_path)
     if action == "enqueue":
         import blog.main as blog
         name, call_args = args[0], json.loads(args[1]) if len(args) > 1 else []
@@ -34,6 +44,9 @@ def main(argv: list[str]) -> int:
             print(json.dumps({"timeout": True}))
     elif action == "pending":
         print(json.dumps({"pending": huey.pending_count()}))
+    elif action == "plant":
+        huey.storage.enqueue(pickle.dumps(Plant(args[0])))
+        print(json.dumps({"planted": True}))
     else:
         print(f"unknown action {action!r}", file=sys.stderr)
         return 2

@@ -1,7 +1,10 @@
 """The blog's task queue: ``hueyd run blog.main.huey`` (from examples/blog) consumes it.
 
 Written as a huey app would be; only the import names hueyd. SQLite keeps it
-broker-free; ``BLOG_DB`` picks the database file.
+broker-free; ``BLOG_DB`` picks the database file, by default ``blog.db`` in the working
+directory (under ``hueyd@blog``, its state folder /var/lib/hueyd/blog). A server's YAML
+says where the queue is (``sqlite_path``/``redis_url``) and which key signs it; a web
+process gets the same with ``hueyd.instance("blog")``.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 
 from hueyd import SqliteHuey, crontab
 
-huey = SqliteHuey("blog", filename=os.environ.get("BLOG_DB", "/tmp/hueyd-blog.db"))
+huey = SqliteHuey("blog", filename=os.environ.get("BLOG_DB", "blog.db"))
 logger = logging.getLogger("blog")
 
 #: where the periodic task leaves its last run time (read it with huey.get(..., peek=True))
