@@ -138,6 +138,7 @@ def trial(config: Config) -> None:
     except OSError as exc:
         raise log_file_error(config, exc) from None
     load_app(config)
+    check_open_files(config)
 
 
 def log_file_error(config: Config, exc: OSError) -> ConfigError:
@@ -157,6 +158,7 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
     except OSError as exc:
         raise log_file_error(config, exc) from None
     huey = load_app(config)
+    check_open_files(config)
     logging.getLogger("hueyd").info("hueyd %s: app %s, %d %s worker(s)%s", version(),
                                     config.app, config.workers, config.worker_type,
                                     f", config {config.config_path}" if config.config_path
@@ -164,9 +166,20 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
     return master.run(config, huey, reread)
 
 
+def check_open_files(config: Config) -> None:
+    """Enough open files for the workers (the soft limit raised if the hard one allows)."""
+    from hueyd.daemon import limits
+    problem = limits.open_files_problem(config.workers, config.worker_type)
+    if problem:
+        key = "workers" if config.config_path else SETTINGS["workers"].option
+        raise ConfigError(config.config_path, key, problem)
+
+
 def check_command(config: Config) -> int:
+    """Validate as ``run`` would start: the config, the app, open files."""
     from hueyd.daemon.loader import load_app
     load_app(config)
+    check_open_files(config)
     source = config.config_path or "from the command line"
     plural = "s" if config.workers != 1 else ""
     print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "
