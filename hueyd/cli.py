@@ -48,6 +48,7 @@ def build_parser() -> Parser:
     for sub in (run, check):
         add_app_arguments(sub)
         add_setting_options(sub)
+    check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
     status = commands.add_parser("status", help="show queue, workers and dead letters")
     add_app_arguments(status)
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -175,11 +176,15 @@ def check_open_files(config: Config) -> None:
         raise ConfigError(config.config_path, key, problem)
 
 
-def check_command(config: Config) -> int:
-    """Validate as ``run`` would start: the config, the app, open files."""
-    from hueyd.daemon.loader import load_app
-    load_app(config)
+def check_command(config: Config, offline: bool = False) -> int:
+    """Validate as ``run`` would start: the config, the app, open files, the storage."""
+    from hueyd.daemon.loader import check_storage, load_app
+    huey = load_app(config)
     check_open_files(config)
+    unreachable = None if offline else check_storage(config, huey)
+    if unreachable:
+        say(f"hueyd: warning: the storage does not answer now ({unreachable}); run waits up "
+            f"to startup_timeout ({config.startup_timeout:g}s) for it")
     source = config.config_path or "from the command line"
     plural = "s" if config.workers != 1 else ""
     print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "
@@ -207,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_command(config, lambda: config_from(args))
         if args.command == "check":
-            return check_command(config)
+            return check_command(config, args.offline)
         return admin_command(args, config)
     except UsageError as exc:
         say(f"hueyd: {exc}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from hueyd.api.huey import Huey
 from hueyd.daemon.config import Config, ConfigError
+from hueyd.storage.base import StorageError, StorageUnusable
 
 
 def load_app(config: Config) -> Huey:
@@ -158,3 +159,21 @@ def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any)
     except Exception as exc:
         raise ConfigError(config.config_path, key, describe(exc)) from None
 
+
+def check_storage(config: Config, huey: Huey) -> str | None:
+    """For ``hueyd check``: ConfigError if the storage refuses us for good (credentials,
+    a file that is not a writable database); the reason if it cannot be reached now (a
+    transient state, which ``run`` waits out); None if it answered."""
+    try:
+        huey.storage.check()
+    except StorageUnusable as exc:
+        raise storage_refused(config, exc) from None
+    except StorageError as exc:
+        return str(exc)
+    return None
+
+
+def storage_refused(config: Config, exc: StorageUnusable) -> ConfigError:
+    """The one line for a storage that refuses us, naming the setting that chose it."""
+    key = "redis_url" if config.redis_url else "sqlite_path" if config.sqlite_path else "app"
+    return ConfigError(config.config_path, key, f"storage refused: {exc}")

@@ -53,13 +53,15 @@ BAD_YAML = {
 }
 
 
-def run_hueyd(app, args: list[str], **popen: Any) -> subprocess.CompletedProcess:
-    """``hueyd run ARGS``; a daemon that starts instead of refusing times out (10 s)."""
+def run_hueyd(app, args: list[str], command: str = "run",
+              **popen: Any) -> subprocess.CompletedProcess:
+    """``hueyd run ARGS`` (or another command); a daemon that starts instead of refusing
+    times out (10 s). ``done.seconds``: how long it took."""
     env = {**os.environ, **app.env, "PYTHONPATH": f"{app.dir}{os.pathsep}{ROOT}"}
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         env.pop(name, None)
     started = time.monotonic()
-    done = subprocess.run([*HUEYD, "run", *args], cwd=app.dir, env=env, capture_output=True,
+    done = subprocess.run([*HUEYD, command, *args], cwd=app.dir, env=env, capture_output=True,
                           text=True, errors="replace", timeout=10, stdin=subprocess.DEVNULL,
                           **popen)
     done.seconds = time.monotonic() - started
