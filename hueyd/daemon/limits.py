@@ -66,6 +66,7 @@ def open_files_problem(workers: int, worker_type: str) -> str | None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
             return None
         except (OSError, ValueError):
-            pass  # a seccomp filter (SystemCallFilter=~@resources) forbids it
+            pass  # a security policy forbids it (the unit allows it: prlimit64 is not in
+            # @resources, and glibc's setrlimit calls prlimit64)
     return (f"{workers} {worker_type} workers need about {need} open files, but this "
-            f"process may open {soft} (raise LimitNOFILE= in the unit, or use fewer workers)")
+            f"process may open {soft} (raise LimitNOFILE= in a drop-in, or use fewer workers)")
