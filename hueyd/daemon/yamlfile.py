@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -95,8 +97,7 @@ def _read_at_most(fd: int, limit: int) -> bytes:
 def parse(text: str) -> tuple[yaml.Node | None, Any]:
     """The document's root node (for line numbers) and its value."""
     _check_shape(text)
-    loader = LOADER(text)
-    try:
+    with _loading(text) as loader:
         node = loader.get_single_node()
         if node is None:
             return None, None
@@ -107,6 +108,14 @@ def parse(text: str) -> tuple[yaml.Node | None, Any]:
         except Exception as exc:  # noqa: BLE001 - a value the constructor cannot build
             key, line = _failing_entry(node)
             raise Problem(f"invalid value: {_reason(exc)}", line, key) from None
+
+
+@contextmanager
+def _loading(text: str) -> Iterator[Any]:
+    """A loader of ``text`` whose YAML errors become :class:`Problem` with their line."""
+    loader = LOADER(text)
+    try:
+        yield loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise Problem(f"invalid YAML: {exc.problem or exc.context}",
@@ -148,10 +157,9 @@ def kind_name(value: Any) -> str:
 
 def _check_shape(text: str) -> None:
     """Refuse deep nesting and alias expansion past the limits, reading only events."""
-    loader = LOADER(text)
     sizes: dict[str, int] = {}  # anchor -> values it stands for, once expanded
     open_frames: list[list[Any]] = []  # [values so far, anchor] per open collection
-    try:
+    with _loading(text) as loader:
         while loader.check_event():
             event = loader.get_event()
             line = event.start_mark.line + 1 if event.start_mark else None
@@ -179,14 +187,6 @@ def _check_shape(text: str) -> None:
             if count > MAX_NODES:
                 raise Problem(f"more than {MAX_NODES} values once aliases are expanded "
                               "(an alias bomb?)", line)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise Problem(f"invalid YAML: {exc.problem or exc.context}",
-                      mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise Problem(f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
 
 
 def _failing_entry(root: yaml.Node) -> tuple[str | None, int | None]:
