@@ -24,10 +24,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: or a replica that refuses writes during a failover
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                redis_errors.ReadOnlyError)
-#: replies that no retry changes, by how they begin (redis-py 4.3 leaves WRONGPASS and NOPERM
-#: plain ResponseErrors; later releases map them to their own classes)
-REFUSALS = {"WRONGPASS": "wrong password or user", "NOAUTH": "a password is required",
+#: replies that no retry changes, by what they say: redis-py 4.3 leaves WRONGPASS and NOPERM
+#: plain ResponseErrors, later releases map them to their own classes and strip the code
+#: (and 8.x authenticates with HELLO, whose refusals read differently)
+REFUSALS = {"WRONGPASS": "wrong password or user",
+            "invalid username-password pair": "wrong password or user",
+            "NOAUTH": "a password is required",
             "Authentication required": "a password is required",
+            "HELLO must be called with the client already authenticated":
+                "a password is required",
             "AUTH <password> called without": "a password is given but the server has none",
             "NOPERM": "the Redis user lacks a permission"}
 
@@ -65,8 +70,8 @@ def translate_errors(method: F) -> F:
 def refusal(exc: Exception) -> str | None:
     """Why Redis refuses us for good (credentials, permissions), or None."""
     text = str(exc)
-    for prefix, cause in REFUSALS.items():
-        if text.startswith(prefix):
+    for words, cause in REFUSALS.items():
+        if words in text:
             return cause
     if isinstance(exc, redis_errors.NoPermissionError):
         return REFUSALS["NOPERM"]

@@ -45,7 +45,7 @@ BAD_YAML = {
     "bad timeout": ("app: tasksapp.huey\ntask_timeout: -1\n", "task_timeout"),
     "NUL character": ("app: tasksapp.huey\nworkers: 2\0\n", "U+0000"),
     "nested 5000 deep": ("app: tasksapp.huey\nenvironment: " + "[" * 5000 + "]" * 5000,
-                         "nested"),
+                         "nest"),
     "alias bomb": ("app: tasksapp.huey\nworkers: [&a [x,x,x,x,x,x,x,x,x], " + ", ".join(
         f"&{n} [{','.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefg", "bcdefgh")) + "]\n",
         "aliases are expanded"),

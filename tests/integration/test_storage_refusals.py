@@ -71,11 +71,25 @@ def redis_cases(locked: RedisServer, open_server_port: int) -> dict[str, tuple[s
                                                    "the server has none")}
 
 
+def accepts_any_password(server: RedisServer) -> bool:
+    import redis
+    client = redis.Redis(port=server.port, password=SECRET)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("command", ["check", "run"])
 @pytest.mark.parametrize("case", ["no password", "wrong password",
                                   "password for a server without one"])
 def test_a_refused_redis_password_is_one_line_and_exit_78(make_app, locked_redis,
                                                           redis_server, command, case):
+    if case == "password for a server without one" and accepts_any_password(redis_server):
+        pytest.skip("this redis-py authenticates with HELLO, which a server without a "
+                    "password accepts whatever the password")
     app = make_app("sqlite")
     redis_url, cause = redis_cases(locked_redis, redis_server.port)[case]
     path = write_config(app, redis_url=redis_url, startup_timeout=30)

@@ -263,7 +263,12 @@ def test_own_pools_time_out_and_never_retry_by_themselves(redis_url):
 @pytest.mark.parametrize("exc,cause", [
     (redis_errors.ResponseError("WRONGPASS invalid username-password pair"),  # redis-py 4.3
      "wrong password or user"),
-    (redis_errors.AuthenticationError("invalid username-password pair"), "authentication failed"),
+    (redis_errors.AuthenticationError("invalid username-password pair or user is disabled."),
+     "wrong password or user"),  # redis-py 5 and later
+    (redis_errors.AuthenticationError("HELLO must be called with the client already "
+                                      "authenticated, otherwise the HELLO AUTH ..."),
+     "a password is required"),  # redis-py 8 (RESP3)
+    (redis_errors.AuthenticationError("Invalid Username or Password"), "authentication failed"),
     (redis_errors.AuthenticationError("Authentication required."), "a password is required"),
     (redis_errors.ResponseError("NOAUTH Authentication required."), "a password is required"),
     (redis_errors.ResponseError("AUTH <password> called without any password configured"),
