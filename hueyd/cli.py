@@ -183,8 +183,8 @@ def check_command(config: Config, offline: bool = False) -> int:
     check_open_files(config)
     unreachable = None if offline else check_storage(config, huey)
     if unreachable:
-        say(f"hueyd: warning: the storage does not answer now ({unreachable}); run waits up "
-            f"to startup_timeout ({config.startup_timeout:g}s) for it")
+        say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
+            f"startup_timeout ({config.startup_timeout:g}s) for it")
     source = config.config_path or "from the command line"
     plural = "s" if config.workers != 1 else ""
     print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "

@@ -142,7 +142,12 @@ def access_problem(filename: str) -> str | None:
 
 def check_file(filename: str, timeout: float) -> None:
     """Raise :class:`StorageError` unless ``filename`` is a database this process can
-    write, or does not exist yet in a folder it can write. Creates nothing."""
+    write, or does not exist yet in a folder it can write. Creates nothing. A folder that
+    does not exist yet is only a StorageError: systemd creates the unit's StateDirectory=
+    at its first start, after ``hueyd check``."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    if filename not in ("", ":memory:") and not os.path.isdir(folder):
+        raise StorageError(f"sqlite {filename}: its folder {folder} does not exist yet")
     problem = access_problem(filename)
     if problem:
         raise StorageUnusable(f"sqlite {filename}: {problem}")

@@ -131,12 +131,23 @@ def test_an_unreachable_redis_stays_transient(make_app):
     path = write_config(app, redis_url=url(free_port(), SECRET), startup_timeout=7)
     done = run_hueyd(app, ["--config", path], "check")
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("\n") == 1 and "warning: the storage does not answer" in \
+    assert done.stderr.count("\n") == 1 and "warning: the storage is not ready" in \
         done.stderr and "waits up to startup_timeout (7s)" in done.stderr, done.stderr
     assert "is valid" in done.stdout
     assert_no_secret(done)
     offline = run_hueyd(app, ["--config", path, "--offline"], "check")
     assert offline.returncode == 0 and offline.stderr == "", offline.stderr
+
+
+def test_check_before_systemd_made_the_state_folder_only_warns(make_app):
+    """The README's steps run check before the first start creates /var/lib/hueyd/NAME."""
+    app = make_app("sqlite")
+    folder = app.dir / "state"
+    path = write_config(app, sqlite_path=str(folder / "queue.db"))
+    done = run_hueyd(app, ["--config", path], "check")
+    assert done.returncode == 0, done.stderr
+    assert f"its folder {folder} does not exist yet" in done.stderr and "is valid" in done.stdout
+    assert not folder.exists()
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
