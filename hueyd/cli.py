@@ -48,6 +48,7 @@ def build_parser() -> Parser:
     for sub in (run, check):
         add_app_arguments(sub)
         add_setting_options(sub)
+    check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
     status = commands.add_parser("status", help="show queue, workers and dead letters")
     add_app_arguments(status)
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -143,6 +144,7 @@ def trial(config: Config) -> None:
     except OSError as exc:
         raise log_file_error(config, exc) from None
     load_app(config)
+    check_open_files(config)
 
 
 def log_file_error(config: Config, exc: OSError) -> ConfigError:
@@ -163,6 +165,7 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
         raise log_file_error(config, exc) from None
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
+    check_open_files(config)
     logging.getLogger("hueyd").info("hueyd %s: app %s, %d %s worker(s)%s", version(),
                                     config.app, config.workers, config.worker_type,
                                     f", config {config.config_path}" if config.config_path
@@ -172,12 +175,27 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
     return master.run(config, huey, reread)
 
 
-def check_command(config: Config) -> int:
-    from hueyd.daemon.loader import load_app
+def check_open_files(config: Config) -> None:
+    """Enough open files for the workers (the soft limit raised if the hard one allows)."""
+    from hueyd.daemon import limits
+    problem = limits.open_files_problem(config.workers, config.worker_type)
+    if problem:
+        key = "workers" if config.config_path else SETTINGS["workers"].option
+        raise ConfigError(config.config_path, key, problem)
+
+
+def check_command(config: Config, offline: bool = False) -> int:
+    """Validate as ``run`` would start: the config, the app, open files, the storage."""
+    from hueyd.daemon.loader import check_storage, load_app
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
+    check_open_files(config)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
+    unreachable = None if offline else check_storage(config, huey)
+    if unreachable:
+        say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
+            f"startup_timeout ({config.startup_timeout:g}s) for it", warning=True)
     source = config.config_path or "from the command line"
     plural = "s" if config.workers != 1 else ""
     print(f"hueyd: configuration {source} is valid (app {config.app}, {config.workers} "
@@ -205,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_command(config, lambda: config_from(args))
         if args.command == "check":
-            return check_command(config)
+            return check_command(config, args.offline)
         return admin_command(args, config)
     except UsageError as exc:
         say(f"hueyd: {exc}")

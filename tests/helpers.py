@@ -57,10 +57,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server of the suite's own, on a free loopback port (never 6379)."""
+    """A redis-server of the suite's own, on a free loopback port (never 6379); with
+    ``password``, one that requires it (``requirepass``)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
         self.port = port or free_port()
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="hueyd-redis-")
         self.proc: subprocess.Popen | None = None
 
@@ -73,7 +75,8 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log"),
+             *(["--requirepass", self.password] if self.password else [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for(self.ping, timeout, message=f"redis-server on port {self.port}")
@@ -84,8 +87,12 @@ class RedisServer:
             raise AssertionError(f"redis-server exited with {self.proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+                s.sendall(auth + b"PING\r\n")
+                expected, reply = (b"+OK\r\n+PONG" if auth else b"+PONG"), b""
+                while len(reply) < len(expected) and (chunk := s.recv(64)):
+                    reply += chunk
+                return reply.startswith(expected)
         except OSError:
             return False
 

@@ -17,12 +17,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
+from hueyd.daemon import limits
 from hueyd.daemon.redact import redact, redact_url
-
-if TYPE_CHECKING:  # imported where a file is read: 2 MiB that a command line never needs
-    import yaml
 
 #: worker types (consumer/runtime.py's WORKER_TYPES; a test keeps the two equal)
 WORKER_TYPES = ("thread", "process", "greenlet")
@@ -111,27 +109,38 @@ def above(low: float) -> Check:
     return lambda v: None if v > low else f"must be greater than {low:g}, got {v:g}"
 
 
+def at_most(high: float) -> Check:
+    return lambda v: None if v <= high else f"must be at most {high:g}, got {v:g}"
+
+
+def every(*checks: Check) -> Check:
+    """The first problem any of ``checks`` finds."""
+    return lambda v: next((p for p in (c(v) for c in checks) if p), None)
+
+
 def between(low: int, high: int) -> Check:
     return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v}"
 
 
 def one_of(choices: tuple[str, ...]) -> Check:
     listed = ", ".join(choices)
-    return lambda v: None if v in choices else f"must be one of {listed}, got {v!r}"
+    return lambda v: None if v in choices else f"must be one of {listed}, got {_short(v)}"
 
 
 def environment(value: dict) -> str | None:
     for name, text in value.items():
         if not isinstance(name, str) or not name or "=" in name or "\0" in name:
-            return f"{name!r} is not a variable name"
+            return f"{_short(name)} is not a variable name"
         if not isinstance(text, str) or "\0" in text:
-            return f"{name}: expected a string or a number, got {_short(text)}"
+            return f"{_short(name)[1:-1]}: expected a string or a number, got {_short(text)}"
     return None
 
 
 def import_path(value: str) -> str | None:
+    if len(value) > limits.MAX_APP_PATH:
+        return f"longer than {limits.MAX_APP_PATH} characters: not an import path"
     ok = IMPORT_PATH.fullmatch(value)
-    return None if ok else f"expected module.attribute (e.g. blog.main.huey), got {value!r}"
+    return None if ok else f"expected module.attribute (e.g. blog.main.huey), got {_short(value)}"
 
 
 def redis_url(value: str) -> str | None:
@@ -192,7 +201,9 @@ class Setting:
             raise ConfigError(file, label, f"expected {self.kind.expected}, got {_short(given)}",
                               line)
         value = self.kind.normal(raw)
-        problem = self.check(value) if self.check and value is not None else None
+        problem = limits.control_character(value)
+        if not problem and self.check and value is not None:
+            problem = self.check(value)
         if problem:
             raise ConfigError(file, label, problem, line)
         return value
@@ -219,7 +230,9 @@ class Config:
     app: str = setting(dataclasses.MISSING, TEXT,
                        "import path of the application's Huey instance, e.g. blog.main.huey",
                        import_path)
-    workers: int = setting(1, INT, "number of workers", at_least(1), ("-w", "--workers"))
+    workers: int = setting(1, INT, "number of workers",
+                           every(at_least(1), at_most(max(limits.MAX_WORKERS.values()))),
+                           ("-w", "--workers"))
     worker_type: str = setting(
         "thread", Kind(TEXT.expected, TEXT.accepts, str,
                        lambda v: WORKER_TYPE_ALIASES.get(v, v)),
@@ -227,14 +240,16 @@ class Config:
         ("-k", "--worker-type"))
     periodic: bool = setting(True, BOOL, "enqueue periodic tasks", switches=(
         Switch(("-n", "--no-periodic"), False, "do not enqueue periodic tasks"),))
-    delay: float = setting(0.1, NUMBER, "initial polling delay (seconds)", at_least(0),
-                           ("-d", "--delay"))
-    max_delay: float = setting(10.0, NUMBER, "maximum polling delay (seconds)", at_least(0),
+    delay: float = setting(0.1, NUMBER, "initial polling delay (seconds)",
+                           every(at_least(0), at_most(limits.MAX_POLL_DELAY)), ("-d", "--delay"))
+    max_delay: float = setting(10.0, NUMBER, "maximum polling delay (seconds)",
+                               every(at_least(0), at_most(limits.MAX_POLL_DELAY)),
                                ("-m", "--max-delay"))
-    backoff: float = setting(1.15, NUMBER, "polling backoff factor", above(1),
-                             ("-b", "--backoff"))
+    backoff: float = setting(1.15, NUMBER, "polling backoff factor",
+                             every(above(1), at_most(10)), ("-b", "--backoff"))
     health_check_interval: float = setting(
-        10.0, NUMBER, "seconds between worker health checks", above(0),
+        10.0, NUMBER, "seconds between worker health checks",
+        every(above(0), at_most(limits.MAX_HEALTH_CHECK_INTERVAL)),
         ("-c", "--health-check-interval"))
     health_check: bool = setting(True, BOOL, "replace dead workers", switches=(
         Switch(("-C", "--disable-health-check"), False, "do not replace dead workers"),))
@@ -245,12 +260,12 @@ class Config:
         Switch(("-o", "--localtime"), False, "periodic tasks follow local time")))
     shutdown_timeout: float | None = setting(
         60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on SIGINT (null: no limit)",
-        at_least(0), ("--shutdown-timeout",))
+        every(at_least(0), at_most(limits.MAX_TIMEOUT)), ("--shutdown-timeout",))
     task_timeout: float | None = setting(
-        None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)", above(0),
-        ("--task-timeout",))
+        None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)",
+        every(above(0), at_most(limits.MAX_TIMEOUT)), ("--task-timeout",))
     startup_timeout: float = setting(30.0, NUMBER, "seconds to wait for the storage at start",
-                                     above(0))
+                                     every(above(0), at_most(limits.MAX_STARTUP_TIMEOUT)))
     pythonpath: tuple[str, ...] = setting((), PATH_LIST, "directories put first on sys.path")
     chdir: str | None = setting(None, OPTIONAL_TEXT, "working directory of the daemon")
     environment: dict[str, str] = setting({}, ENVIRONMENT, "environment variables for the app",
@@ -314,69 +329,45 @@ def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
         where = "" if path else " (give APP, e.g. blog.main.huey, or --config FILE)"
         raise ConfigError(path, "app", "required: the import path of the application's "
                           f"Huey instance{where}")
+    _check_workers(values, path, "workers" in overrides)
     values["config_path"] = path
     return Config(**values)
 
 
+def _check_workers(values: Mapping[str, Any], path: str | None, from_command_line: bool) -> None:
+    """The number of workers against its worker type's limit."""
+    problem = limits.workers_problem(values.get("workers", SETTINGS["workers"].default),
+                                     values.get("worker_type", SETTINGS["worker_type"].default))
+    if problem:
+        spec = SETTINGS["workers"]
+        raise ConfigError(*((None, spec.option) if from_command_line else (path, "workers")),
+                          problem)
+
+
 def read_yaml(path: str) -> dict[str, Any]:
     """The settings in the YAML file ``path``, keyed by field name, each checked."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
-    import yaml
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(path, None, f"invalid YAML: {exc.problem or exc.context}",
-                          mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(path, None, "expected a mapping of settings (key: value) at the top "
-                          f"level, got {_kind_name(data)}", node.start_mark.line + 1)
+    from hueyd.daemon import yamlfile
     values: dict[str, Any] = {}
-    for key, raw, line in _entries(path, node, data, ""):
-        if key == "logging":
-            raw = {} if raw is None else raw  # every sub-key commented out
-            if not isinstance(raw, dict):
-                raise ConfigError(path, key, "expected a mapping with level, file, format, "
-                                  f"got {_kind_name(raw)}", line)
-            sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
-            entries = list(_entries(path, sub, raw, "logging.")) if raw else []
-        else:
-            entries = [(key, raw, line)]
-        for yaml_key, value, at in entries:
-            spec = BY_YAML_KEY.get(yaml_key)
-            if spec is None:
-                raise ConfigError(path, str(yaml_key), _unknown(str(yaml_key)), at)
-            values[spec.name] = spec.value(value, path, yaml_key, at)
+    try:
+        node, data = yamlfile.parse_mapping(yamlfile.read_text(path))
+        for key, raw, line in yamlfile.entries(node, data, ""):
+            if key == "logging":
+                raw = {} if raw is None else raw  # every sub-key commented out
+                if not isinstance(raw, dict):
+                    raise ConfigError(path, key, "expected a mapping with level, file, format, "
+                                      f"got {yamlfile.kind_name(raw)}", line)
+                sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
+                entries = yamlfile.entries(sub, raw, "logging.") if raw else []
+            else:
+                entries = [(key, raw, line)]
+            for yaml_key, value, at in entries:
+                spec = BY_YAML_KEY.get(yaml_key)
+                if spec is None:
+                    raise ConfigError(path, str(yaml_key)[:60], _unknown(str(yaml_key)), at)
+                values[spec.name] = spec.value(value, path, yaml_key, at)
+    except yamlfile.Problem as problem:
+        raise ConfigError(path, problem.key, problem.message, problem.line) from None
     return values
-
-
-def _entries(path: str, node: yaml.Node | None, data: dict, prefix: str):
-    """(prefixed key, value, line) for each entry of a mapping, refusing duplicates."""
-    import yaml
-    lines: dict[str, int] = {}
-    for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
-        text = str(key_node.value)
-        if text in lines:
-            raise ConfigError(path, prefix + text, f"duplicate key (first on line "
-                              f"{lines[text]})", key_node.start_mark.line + 1)
-        lines[text] = key_node.start_mark.line + 1
-    for key, value in data.items():
-        yield (prefix + key if isinstance(key, str) else key), value, lines.get(str(key))
 
 
 def _unknown(key: str) -> str:
@@ -396,7 +387,3 @@ def _short(value: Any) -> str:
     text = redact(repr(value))  # before cutting: a cut URL no longer looks like one
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def _kind_name(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)

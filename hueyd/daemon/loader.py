@@ -20,6 +20,7 @@ from hueyd.api.exceptions import ConfigurationError
 from hueyd.api.huey import Huey
 from hueyd.daemon.config import Config, ConfigError
 from hueyd.daemon.security import key_label, read_secret_key
+from hueyd.storage.base import StorageError, StorageUnusable
 
 
 def load_app(config: Config) -> Huey:
@@ -91,11 +92,16 @@ def import_app(path: str, config_file: str | None = None) -> Huey:
                 raise
             raise fail(f"while importing {module_name}: {describe(exc)}") from None
         for depth, attribute in enumerate(attributes):
-            if not hasattr(obj, attribute):
-                owner = ".".join([module_name, *attributes[:depth]])
-                raise fail(f"{owner} has no attribute {attribute!r}")
-            obj = getattr(obj, attribute)
-        if not isinstance(obj, Huey):
+            owner = ".".join([module_name, *attributes[:depth]])
+            try:
+                obj = getattr(obj, attribute)
+            except AttributeError:
+                raise fail(f"{owner} has no attribute {attribute!r}") from None
+            except BaseException as exc:  # noqa: B036 - a module's __getattr__ runs app code
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise fail(f"while reading {owner}.{attribute}: {describe(exc)}") from None
+        if not _is_huey(obj):
             raise ConfigError(config_file, "app", f"{path} is {describe_object(obj)}, "
                               "not a hueyd Huey instance")
         return obj
@@ -106,9 +112,26 @@ def _is_prefix(name: str, module: str) -> bool:
     return module == name or module.startswith(name + ".")
 
 
+def _is_huey(obj: Any) -> bool:
+    try:
+        return isinstance(obj, Huey)
+    except Exception:  # noqa: BLE001 - a __class__ property of the app's that raises
+        return False
+
+
+def _text(obj: Any) -> str:
+    """``str(obj)``, even when the app's ``__str__`` raises; at most 300 characters."""
+    try:
+        text = str(obj)
+    except Exception:  # noqa: BLE001
+        text = "(its message cannot be shown)"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def describe(exc: BaseException) -> str:
     """``ValueError: boom (app.py, line 3)``: the exception and where it was raised."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    message = _text(exc)
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     # the innermost frame of real code (not importlib's); a SyntaxError names its own place
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<")]
@@ -119,10 +142,10 @@ def describe(exc: BaseException) -> str:
 
 def describe_object(obj: Any) -> str:
     kind = type(obj)
-    if kind.__module__.split(".")[0] == "huey":
-        return f"a {kind.__module__}.{kind.__qualname__} of the huey package (import it " \
-               "from hueyd instead)"
-    return f"a {kind.__module__}.{kind.__qualname__}"
+    name = f"{_text(kind.__module__)}.{kind.__qualname__}"
+    if name.split(".")[0] == "huey":
+        return f"a {name} of the huey package (import it from hueyd instead)"
+    return f"a {name}"
 
 
 def apply_storage_overrides(huey: Huey, config: Config) -> None:
@@ -149,3 +172,22 @@ def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any)
         huey.replace_storage(**overrides)
     except Exception as exc:
         raise ConfigError(config.config_path, key, describe(exc)) from None
+
+
+def check_storage(config: Config, huey: Huey) -> str | None:
+    """For ``hueyd check``: ConfigError if the storage refuses us for good (credentials,
+    a file that is not a writable database); the reason if it cannot be reached now (a
+    transient state, which ``run`` waits out); None if it answered."""
+    try:
+        huey.storage.check()
+    except StorageUnusable as exc:
+        raise storage_refused(config, exc) from None
+    except StorageError as exc:
+        return str(exc)
+    return None
+
+
+def storage_refused(config: Config, exc: StorageUnusable) -> ConfigError:
+    """The one line for a storage that refuses us, naming the setting that chose it."""
+    key = "redis_url" if config.redis_url else "sqlite_path" if config.sqlite_path else "app"
+    return ConfigError(config.config_path, key, f"storage refused: {exc}")

@@ -20,11 +20,12 @@ from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
 from hueyd.daemon import logs
 from hueyd.daemon.config import ConfigError, load_config
+from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
 from hueyd.daemon.status import Observed, blocking_problems, status_line
 from hueyd.daemon.wakeup import SignalWakeup
-from hueyd.exitcodes import EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
-from hueyd.storage.base import StorageError
+from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
+from hueyd.storage.base import StorageError, StorageUnusable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -239,6 +240,9 @@ class Master:
     def _start(self, now: float) -> None:
         try:
             self.huey.storage.ping()
+        except StorageUnusable as exc:
+            self._refused(exc)
+            return
         except StorageError as exc:
             if now >= self.deadline:
                 logger.error("storage unreachable for %gs, giving up: %s",
@@ -255,6 +259,20 @@ class Master:
         self.next_health = now + self.config.health_check_interval
         self._report(now, force=True)
         self.notifier.ready(status=self.status_text)
+
+    def _refused(self, exc: StorageUnusable) -> None:
+        """The storage refuses us for good (a wrong password, a corrupt or read-only file):
+        one line, stop at once, exit 78 (systemd does not restart: retrying cannot help)."""
+        if self.phase in (Phase.STOPPING, Phase.STOPPED):
+            return
+        logger.error("%s", str(storage_refused(self.config, exc)).removeprefix("hueyd: "))
+        self.exit_code = EX_CONFIG
+        self.then_reexec = False
+        if self.phase is Phase.STARTING:
+            self.phase = Phase.STOPPED
+            return
+        self.notifier.stopping()
+        self._interrupt()
 
     def _wind_down(self, now: float) -> None:
         self.consumer.reap()
@@ -304,6 +322,9 @@ class Master:
             self.next_queue_read = now + STATUS_EVERY
             try:
                 self.queued = self.huey.storage.queue_size()
+            except StorageUnusable as exc:
+                self.queued = None
+                self._refused(exc)
             except StorageError:
                 self.queued = None
         _, error = self.consumer.last_error

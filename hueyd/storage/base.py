@@ -30,6 +30,15 @@ class StorageError(Exception):
     """
 
 
+class StorageUnusable(StorageError):
+    """The backend answered, and no retry can change its answer: a wrong password, a
+    file that is not a database, a read-only file or folder.
+
+    A :class:`StorageError` still, so workers back off as for an outage; the daemon
+    stops on it with one line and exit 78 instead of waiting (systemd must not
+    restart it in a loop either)."""
+
+
 @dataclass(frozen=True)
 class Message:
     """One message taken from the queue.
@@ -98,6 +107,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise :class:`StorageError` unless the backend answers."""
+
+    def check(self) -> None:
+        """What ``hueyd check`` asks: raise :class:`StorageError` unless the backend
+        answers and would let a consumer work, changing nothing (SQLite creates no file)."""
+        self.ping()
 
     # -- queue ------------------------------------------------------------
     @abc.abstractmethod

@@ -16,7 +16,7 @@ from redis import exceptions as redis_errors
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.base import StorageError, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +24,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: or a replica that refuses writes during a failover
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                redis_errors.ReadOnlyError)
+#: replies that no retry changes, by what they say: redis-py 4.3 leaves WRONGPASS and NOPERM
+#: plain ResponseErrors, later releases map them to their own classes and strip the code
+#: (and 8.x authenticates with HELLO, whose refusals read differently)
+REFUSALS = {"WRONGPASS": "wrong password or user",
+            "invalid username-password pair": "wrong password or user",
+            "NOAUTH": "a password is required",
+            "Authentication required": "a password is required",
+            "HELLO must be called with the client already authenticated":
+                "a password is required",
+            "AUTH <password> called without": "a password is given but the server has none",
+            "NOPERM": "the Redis user lacks a permission"}
 
 #: what pools that hueyd builds use unless the app (or its URL) says otherwise. A dead or
 #: unreachable server is noticed within seconds, before a worker's silence looks like a
@@ -38,16 +49,35 @@ ADDRESS_PARAMS = ("host", "port", "db", "username", "password", "unix_socket_pat
 
 
 def translate_errors(method: F) -> F:
-    """Raise :class:`StorageError` (naming the server) for an unreachable Redis."""
+    """Raise :class:`StorageError` (naming the server) for an unreachable Redis, and
+    :class:`StorageUnusable` when it refuses our credentials."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except UNREACHABLE as exc:
-            raise StorageError(f"redis at {self.location}: {exc}") from exc
+        except (*UNREACHABLE, redis_errors.ResponseError) as exc:
+            cause = refusal(exc)
+            if cause:
+                raise StorageUnusable(f"redis at {self.location}: {cause} ({exc})") from exc
+            if isinstance(exc, UNREACHABLE):
+                raise StorageError(f"redis at {self.location}: {exc}") from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def refusal(exc: Exception) -> str | None:
+    """Why Redis refuses us for good (credentials, permissions), or None."""
+    text = str(exc)
+    for words, cause in REFUSALS.items():
+        if words in text:
+            return cause
+    if isinstance(exc, redis_errors.NoPermissionError):
+        return REFUSALS["NOPERM"]
+    if isinstance(exc, (redis_errors.AuthenticationError, redis_errors.AuthorizationError)):
+        return "authentication failed"
+    return None
 
 
 def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,

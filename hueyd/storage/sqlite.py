@@ -18,7 +18,8 @@ from typing import Any
 
 from hueyd.storage.base import DeadLetter, Message, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.sqlite_db import Connections, translate_errors, write_transaction
+from hueyd.storage.sqlite_db import (Connections, check_file, translate_errors,
+                                     write_transaction)
 from hueyd.storage.sqlite_leases import HEAD_ID, SqliteLeases
 
 #: keys per ``IN (...)`` in peek_many (under every SQLite build's variable limit)
@@ -72,6 +73,9 @@ class SqliteStorage(SqliteLeases, Storage):
     @translate_errors
     def ping(self) -> None:
         self._sql("SELECT 1")
+
+    def check(self) -> None:
+        check_file(self.filename, self._db.timeout)
 
     # -- queue -------------------------------------------------------------------------
     @translate_errors

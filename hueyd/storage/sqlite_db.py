@@ -18,14 +18,20 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
+from urllib.parse import quote
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.base import StorageError, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
+
+#: SQLite's primary result codes that no retry changes: no permission, read-only, corrupt,
+#: cannot open (a missing or closed folder), not a database
+PERM, READONLY, CORRUPT, CANTOPEN, NOTADB = 3, 8, 11, 14, 26
+UNUSABLE = (PERM, READONLY, CORRUPT, CANTOPEN, NOTADB)
 
 #: bumped when a table changes shape (2: consumer leases on claimed queue rows)
 SCHEMA_VERSION = 2
@@ -92,7 +98,8 @@ class _ThreadConnection:
 
 def translate_errors(method: F) -> F:
     """Raise :class:`StorageError` (naming the file) when SQLite cannot serve us:
-    locked past the busy timeout, unopenable, not a database, I/O errors."""
+    locked past the busy timeout, I/O errors; :class:`StorageUnusable` when it never
+    will: unopenable, read-only, not a database, corrupt."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,9 +108,62 @@ def translate_errors(method: F) -> F:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
                 raise  # our bug, not the backend's state
-            raise StorageError(f"sqlite {self.filename}: {exc}") from exc
+            raise storage_error(self.filename, exc) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def storage_error(filename: str, exc: sqlite3.DatabaseError) -> StorageError:
+    """The error for ``exc``: what no retry changes is :class:`StorageUnusable`, with the
+    reason a read-only or unopenable file has (the file, or its folder)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in UNUSABLE:
+        return StorageError(f"sqlite {filename}: {exc}")
+    why = access_problem(filename) if code & 0xFF in (PERM, READONLY, CANTOPEN) else None
+    return StorageUnusable(f"sqlite {filename}: {exc}{f': {why}' if why else ''}")
+
+
+def access_problem(filename: str) -> str | None:
+    """Why this process cannot write the database ``filename`` or the journal files SQLite
+    keeps beside it (-wal, -shm, -journal), or None."""
+    if filename in ("", ":memory:") or filename.startswith("file:"):
+        return None
+    path = os.path.abspath(filename)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return f"its folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"its folder {folder} is not writable (SQLite writes its -wal and -journal "
+                "files there)")
+    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        return "the file is not writable"
+    return None
+
+
+def check_file(filename: str, timeout: float) -> None:
+    """Raise :class:`StorageError` unless ``filename`` is a database this process can
+    write, or does not exist yet in a folder it can write. Creates nothing. A folder that
+    does not exist yet is only a StorageError: systemd creates the unit's StateDirectory=
+    at its first start, after ``hueyd check``."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    if filename not in ("", ":memory:") and not os.path.isdir(folder):
+        raise StorageError(f"sqlite {filename}: its folder {folder} does not exist yet")
+    problem = access_problem(filename)
+    if problem:
+        raise StorageUnusable(f"sqlite {filename}: {problem}")
+    if filename in ("", ":memory:") or not os.path.exists(filename):
+        return
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(filename))}?mode=rw", uri=True,
+                               timeout=timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()  # reads the header
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails if read-only
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise storage_error(filename, exc) from exc
 
 
 class Connections:

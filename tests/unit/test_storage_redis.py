@@ -8,10 +8,12 @@ import time
 
 import pytest
 import redis
+from redis import exceptions as redis_errors
 
 from hueyd.storage.base import Message, StorageError
 from hueyd.storage.redis import (PriorityRedisExpireStorage, PriorityRedisStorage,
                                  RedisExpireStorage, RedisStorage)
+from hueyd.storage.redis_client import refusal
 from tests.helpers import RedisServer, free_port, wait_for
 
 
@@ -256,3 +258,26 @@ def test_own_pools_time_out_and_never_retry_by_themselves(redis_url):
     apps = redis.ConnectionPool.from_url(redis_url)
     RedisStorage("own", connection_pool=apps)
     assert "socket_timeout" not in apps.connection_kwargs  # an app's pool is its own
+
+
+@pytest.mark.parametrize("exc,cause", [
+    (redis_errors.ResponseError("WRONGPASS invalid username-password pair"),  # redis-py 4.3
+     "wrong password or user"),
+    (redis_errors.AuthenticationError("invalid username-password pair or user is disabled."),
+     "wrong password or user"),  # redis-py 5 and later
+    (redis_errors.AuthenticationError("HELLO must be called with the client already "
+                                      "authenticated, otherwise the HELLO AUTH ..."),
+     "a password is required"),  # redis-py 8 (RESP3)
+    (redis_errors.AuthenticationError("Invalid Username or Password"), "authentication failed"),
+    (redis_errors.AuthenticationError("Authentication required."), "a password is required"),
+    (redis_errors.ResponseError("NOAUTH Authentication required."), "a password is required"),
+    (redis_errors.ResponseError("AUTH <password> called without any password configured"),
+     "a password is given but the server has none"),
+    (redis_errors.NoPermissionError("this user has no permissions to run 'blmove'"),
+     "the Redis user lacks a permission"),
+    (redis_errors.ConnectionError("Connection refused."), None),
+    (redis_errors.ResponseError("WRONGTYPE Operation against a key"), None),
+])
+def test_refusals_whichever_class_redis_py_gives_them(exc, cause):
+    """No retry changes a refusal: StorageUnusable, and the daemon exits 78."""
+    assert refusal(exc) == cause

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hueyd.storage.base import Message, StorageError
+from hueyd.storage.base import Message, StorageError, StorageUnusable
 from hueyd.storage.sqlite import SqliteStorage
 from tests.helpers import wait_for
 
@@ -178,17 +178,35 @@ def test_a_locked_file_raises_storage_error_after_the_busy_timeout(db_path):
     assert s.queue_size() == 1
 
 
-def test_unopenable_file_raises_storage_error(tmp_path):
+def test_unopenable_file_raises_storage_unusable(tmp_path):
+    """Not transient: the daemon stops (exit 78) instead of waiting for it."""
     s = SqliteStorage("x", filename=str(tmp_path / "missing-dir" / "huey.db"))
-    with pytest.raises(StorageError, match="missing-dir/huey.db: unable to open database file"):
+    with pytest.raises(StorageUnusable, match="missing-dir/huey.db: unable to open database "
+                       "file: its folder .*/missing-dir does not exist"):
         s.ping()
+    with pytest.raises(StorageError, match="missing-dir does not exist yet") as caught:
+        s.check()  # hueyd check before systemd made the StateDirectory: a warning
+    assert not isinstance(caught.value, StorageUnusable)
 
 
-def test_not_a_database_raises_storage_error(tmp_path):
+def test_not_a_database_raises_storage_unusable(tmp_path):
     path = tmp_path / "garbage.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StorageError, match="garbage.db: file is not a database"):
+    with pytest.raises(StorageUnusable, match="garbage.db: file is not a database"):
         SqliteStorage("x", filename=str(path)).ping()
+    with pytest.raises(StorageUnusable, match="garbage.db: file is not a database"):
+        SqliteStorage("x", filename=str(path)).check()
+
+
+def test_check_creates_nothing(tmp_path):
+    """hueyd check may run as root: a file it created would be root's, not the daemon's."""
+    SqliteStorage("x", filename=str(tmp_path / "new.db")).check()
+    assert list(tmp_path.iterdir()) == []
+    storage = SqliteStorage("x", filename=str(tmp_path / "made.db"))
+    storage.ping()
+    storage.close()
+    storage.check()  # a database it can write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["made.db"]
 
 
 def test_dequeue_uses_the_partial_index(storage):
