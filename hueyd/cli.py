@@ -190,9 +190,10 @@ def check_command(config: Config, offline: bool = False) -> int:
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
     check_open_files(config)
+    # the storage first: a refusal is the one line to print, no warnings before it
+    unreachable = None if offline else check_storage(config, huey)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
-    unreachable = None if offline else check_storage(config, huey)
     if unreachable:
         say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
             f"startup_timeout ({config.startup_timeout:g}s) for it", warning=True)

@@ -129,6 +129,7 @@ def test_an_unreachable_redis_stays_transient(make_app):
     test_supervision); --offline does not even try."""
     app = make_app("sqlite")
     path = write_config(app, redis_url=url(free_port(), SECRET), startup_timeout=7)
+    os.chmod(path, 0o600)  # it holds a password: readable by others, check would warn
     done = run_hueyd(app, ["--config", path], "check")
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("\n") == 1 and "warning: the storage is not ready" in \
