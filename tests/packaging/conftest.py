@@ -49,6 +49,6 @@ def unit_root(deb, tmp_path_factory) -> Path:
     (root / "bin").mkdir()
     shutil.copy2("/bin/kill", root / "bin/kill")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-    (root / "etc/hueyd").mkdir(parents=True)
+    (root / "etc/hueyd").mkdir(parents=True, exist_ok=True)  # the package ships it
     (root / "etc/hueyd/test.yaml").write_text("app: blog.main.huey\n")
     return root

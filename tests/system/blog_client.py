@@ -6,10 +6,13 @@ Usage: python3 blog_client.py /etc/hueyd/NAME.yaml ACTION [ARGS]; prints one JSO
   pending                  -> {"pending": N}
 The app is loaded through hueyd's own config loader, so the client talks to exactly the
 storage the daemon of that instance uses (the YAML's redis_url / sqlite_path).
+With BLOG_CLIENT_CODE=DIR, the blog's code comes from DIR instead of the YAML's pythonpath:
+a web process that still runs the release it started with, while a new one is deployed.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -19,6 +22,9 @@ def main(argv: list[str]) -> int:
     from hueyd.daemon.loader import load_app
     from hueyd.api.exceptions import ResultTimeout, TaskException
 
+    if os.environ.get("BLOG_CLIENT_CODE"):
+        sys.path.insert(0, os.environ["BLOG_CLIENT_CODE"])
+        import blog.main  # noqa: F401 - load_app finds it imported, from there
     huey = load_app(load_config(config_path, {}))
     if action == "enqueue":
         import blog.main as blog
