@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import ROOT, wait_for
 from tests.integration.conftest import WORKER_TYPES, children_of, write_config
-from tests.integration.test_notify import in_order
+from tests.integration.test_notify import SLACK, WATCHDOG_USEC, in_order, longest_gap
 
 FAST = ("-n", "-c", "1", "-m", "0.2")
 BAD_DEPLOY = "raise RuntimeError('a bad deploy')\n"
@@ -97,15 +97,22 @@ def test_a_yaml_the_parser_cannot_take_is_refused(make_app, hueyd_proc, notify_s
 
 
 def test_a_hanging_import_is_killed_at_the_time_limit(make_app, hueyd_proc, notify_socket):
+    """Meanwhile the loop goes on: watchdog pings at their pace, a SIGUSR1 handled."""
     app, listener = make_app("sqlite"), notify_socket()
-    daemon = hueyd_proc(app, "--config", write_config(app, startup_timeout=2), *FAST,
-                        env={"NOTIFY_SOCKET": listener.path})
+    daemon = hueyd_proc(app, "--config", write_config(app, startup_timeout=3), *FAST,
+                        env={"NOTIFY_SOCKET": listener.path,
+                             "WATCHDOG_USEC": str(WATCHDOG_USEC)}, watchdog_pid=True)
     listener.wait_for_key("READY", timeout=30)
     (app.dir / "appversion.py").write_text("import time\ntime.sleep(600)\n")
     asked = time.monotonic()
     daemon.signal(signal.SIGHUP)
     wait_for(lambda: children_of(daemon.pid), 10, message="the check's child")
-    assert_refused(app, daemon, listener, 1, "did not finish within 2s")
+    daemon.signal(signal.SIGUSR1)
+    reopened = daemon.wait_for_log("log files reopened", start=daemon.wait_for_log("SIGUSR1"))
+    assert_refused(app, daemon, listener, 1, "did not finish within 3s")
+    refused = listener.messages[listener.wait_for_key("READY", after=1)][0]
+    assert refused - asked >= 3 and daemon.output.index("reload refused") > reopened
+    assert longest_gap(listener.pings(), asked, refused) < WATCHDOG_USEC / 2e6 + SLACK
     assert time.monotonic() - asked < 15
     assert children_of(daemon.pid) == []  # killed by its PID and reaped (thread workers)
 
