@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from tests.integration.conftest import WORKER_TYPES
+from tests.integration.conftest import WORKER_TYPES, write_config
 
 FAST = ("-c", "1", "-m", "0.2", "-n")
 
@@ -176,3 +176,28 @@ def test_a_signal_in_the_first_instants_does_not_kill(make_app, hueyd_proc, sign
         daemon.wait_for_log(f"received {name}")  # pending, then handled by the master
         daemon.signal(signal.SIGINT)
         assert daemon.wait(15) == 0, daemon.output
+
+
+def mask_names(bits: int) -> set[str]:
+    """The master's signals among the bits of a SigBlk mask."""
+    from hueyd.daemon.wakeup import MASTER_SIGNALS
+    return {signal.Signals(s).name for s in MASTER_SIGNALS if bits & (1 << (s - 1))}
+
+
+def test_nothing_stays_blocked_after_a_start_or_a_reexec(make_app, hueyd_proc):
+    """hueyd run holds SIGHUP and SIGUSR1 from its start, a re-exec holds every signal of
+    the old image (SIGCHLD too, with process workers). Neither may outlive the handlers:
+    not in the master, a worker, or a subprocess a task starts (it inherits the mask),
+    even when the new image has thread workers and does not handle SIGCHLD itself."""
+    app = make_app("redis")
+    config = write_config(app, worker_type="process")
+    daemon = hueyd_proc(app, "--config", config, *FAST)
+    assert mask_names(app.tasks.blocked_signals().get(blocking=True, timeout=30)) == set()
+    write_config(app, worker_type="thread")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_log("re-executing", timeout=30)
+    wait_for(lambda: "1 thread worker(s), PID" in daemon.output, 30, message="thread workers")
+    assert mask_names(app.tasks.blocked_signals().get(blocking=True, timeout=30)) == set()
+    with open(f"/proc/{daemon.pid}/status") as f:
+        master = dict(line.split(":", 1) for line in f if ":" in line)
+    assert mask_names(int(master["SigBlk"], 16)) == set()
