@@ -52,12 +52,6 @@ def build_parser() -> Parser:
         add_app_arguments(sub)
         add_setting_options(sub)
     check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
-    reload = commands.add_parser("reload", help="send SIGHUP to the daemon PID and exit 0 "
-                                 "once it accepted the new configuration and code, 78 if it "
-                                 "refused them (ExecReload= of hueyd@.service)")
-    reload.add_argument("pid", type=int, metavar="PID", help="the daemon's main process")
-    reload.add_argument("--timeout", type=float, default=RELOAD_WAIT, metavar="SECONDS",
-                        help=f"wait at most this long for the verdict (default: {RELOAD_WAIT:g})")
     status = commands.add_parser("status", help="show queue, workers and dead letters")
     add_app_arguments(status)
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -65,6 +59,12 @@ def build_parser() -> Parser:
     dead.add_argument("action", choices=DEAD_LETTER_ACTIONS)
     add_app_arguments(dead)
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
+    reload = commands.add_parser("reload", help="send SIGHUP to the daemon PID and exit 0 "
+                                 "once it accepted the new configuration and code, 78 if it "
+                                 "refused them (ExecReload= of hueyd@.service)")
+    reload.add_argument("pid", type=int, metavar="PID", help="the daemon's main process")
+    reload.add_argument("--timeout", type=float, default=RELOAD_WAIT, metavar="SECONDS",
+                        help=f"wait at most this long for the verdict (default: {RELOAD_WAIT:g})")
     return parser
 
 
