@@ -8,7 +8,12 @@ command line can monkey-patch for gevent before redis, threading or the app load
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+#: typing costs ~8 ms to import, and ``hueyd run`` holds its reload signals only once
+#: this package is loaded (hueyd/__main__.py): type checkers still see ``Any``
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""The ``hueyd`` command: run, check, status, dead-letter.
+"""The ``hueyd`` command: run, check, reload, status, dead-letter.
 
 Order matters in ``run``: the configuration is read first with nothing but the
 standard library and PyYAML loaded, because greenlet workers need gevent's
@@ -14,14 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from hueyd.daemon.config import SETTINGS, Config, ConfigError, load_config
-from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE
+from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
 
 #: the settings that are options of run and check (the others are YAML-only)
 RUN_OPTIONS = [s for s in SETTINGS.values() if s.flags or s.switches]
 DEAD_LETTER_ACTIONS = ("list", "requeue", "purge")
+#: how long ``hueyd reload`` waits for the daemon's verdict (systemd stops waiting for
+#: ExecReload= after TimeoutStartSec=, 90 s by default)
+RELOAD_WAIT = 120.0
 
 
 class UsageError(Exception):
@@ -56,6 +59,12 @@ def build_parser() -> Parser:
     dead.add_argument("action", choices=DEAD_LETTER_ACTIONS)
     add_app_arguments(dead)
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
+    reload = commands.add_parser("reload", help="send SIGHUP to the daemon PID and exit 0 "
+                                 "once it accepted the new configuration and code, 78 if it "
+                                 "refused them (ExecReload= of hueyd@.service)")
+    reload.add_argument("pid", type=int, metavar="PID", help="the daemon's main process")
+    reload.add_argument("--timeout", type=float, default=RELOAD_WAIT, metavar="SECONDS",
+                        help=f"wait at most this long for the verdict (default: {RELOAD_WAIT:g})")
     return parser
 
 
@@ -111,11 +120,12 @@ def fail(error: ConfigError) -> int:
 
 
 # -- commands ------------------------------------------------------------------------
-def run_command(config: Config, reread: Callable[[], Config]) -> int:
+def run_command(config: Config, options: list[str]) -> int:
+    """``options``: what ``hueyd run`` was given, for the ``hueyd check`` of a reload."""
     if config.worker_type == "greenlet":
         patch_for_gevent()  # before logging handlers, redis or the app exist
     if not config.daemonize:
-        return serve(config, reread)
+        return serve(config, options)
     from hueyd.daemon import daemonize
     if not daemonize.already_detached(os.environ):
         daemonize.check(config, os.environ)
@@ -123,7 +133,7 @@ def run_command(config: Config, reread: Callable[[], Config]) -> int:
         if code != EX_OK:
             return code
     with daemonize.detached(config):
-        return serve(config, reread)
+        return serve(config, options)
 
 
 def patch_for_gevent() -> None:
@@ -153,8 +163,8 @@ def log_file_error(config: Config, exc: OSError) -> ConfigError:
                        f"{exc.strerror or exc}")
 
 
-def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
-    """Run the daemon; ``reread`` loads the configuration again, as at start, on SIGHUP."""
+def serve(config: Config, options: list[str] | None = None) -> int:
+    """Run the daemon; on SIGHUP a child checks the new files with ``run``'s ``options``."""
     import logging
 
     from hueyd.daemon import logs, master
@@ -172,7 +182,7 @@ def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
                                     else "")
     for warning in security_warnings(config, huey):
         logging.getLogger("hueyd").warning("%s", warning)
-    return master.run(config, huey, reread)
+    return master.run(config, huey, options)
 
 
 def check_open_files(config: Config) -> None:
@@ -204,6 +214,30 @@ def check_command(config: Config, offline: bool = False) -> int:
     return EX_OK
 
 
+def reload_command(args: argparse.Namespace) -> int:
+    """ExecReload=: SIGHUP, then the daemon's verdict as the exit status. A refusal's
+    reason is the daemon's own error line; said again here only off the journal."""
+    from hueyd.daemon import logs, reload_reply
+    folder = reload_reply.runtime_folder(os.environ)
+    if folder is None:
+        say("hueyd: reload: $RUNTIME_DIRECTORY is not set (this is ExecReload= of "
+            "hueyd@.service); elsewhere send SIGHUP to the daemon")
+        return EX_CONFIG
+    try:
+        accepted, text = reload_reply.request(args.pid, folder, args.timeout)
+    except OSError as exc:
+        say(f"hueyd: reload: cannot wait in {folder}: {exc.strerror or exc}")
+        return EX_UNAVAILABLE
+    if accepted:
+        return EX_OK
+    if accepted is None:
+        say(f"hueyd: reload: {text}")
+        return EX_UNAVAILABLE
+    if not logs.stderr_is_journal():
+        say(f"hueyd: reload refused: {text}")
+    return EX_CONFIG
+
+
 def admin_command(args: argparse.Namespace, config: Config) -> int:
     from hueyd.daemon import admin, logs
 
@@ -216,13 +250,16 @@ def admin_command(args: argparse.Namespace, config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is required: run, check, status or dead-letter "
-                             "(hueyd --help)")
+            raise UsageError("a command is required: run, check, reload, status or "
+                             "dead-letter (hueyd --help)")
+        if args.command == "reload":
+            return reload_command(args)
         config = config_from(args)
         if args.command == "run":
-            return run_command(config, lambda: config_from(args))
+            return run_command(config, argv[argv.index("run") + 1:])
         if args.command == "check":
             return check_command(config, args.offline)
         return admin_command(args, config)

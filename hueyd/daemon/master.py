@@ -3,8 +3,9 @@
 Each iteration: wait (until the next health check, watchdog ping, STATUS refresh
 or deadline, or a signal) → dispatch the recorded signals to ``handle_<sig>`` →
 reap and check health → ping the watchdog if every role is healthy → STATUS.
-Draining, reloading and stopping are phases of this one loop, never nested
-waits, so signals, the watchdog and STATUS keep working while tasks finish.
+Checking a reload, draining, reloading and stopping are phases of this one loop,
+never nested waits, so signals, the watchdog and STATUS keep working while a
+child checks the new code or tasks finish.
 """
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
-from hueyd.daemon import logs
-from hueyd.daemon.config import ConfigError, load_config
+from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
+from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
-from hueyd.daemon.wakeup import SignalWakeup
+from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
 from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
 from hueyd.storage.base import StorageError, StorageUnusable
 
@@ -39,6 +40,8 @@ STATUS_EVERY = 5.0
 STARTUP_RETRY = 0.5
 #: while roles exit: threads and greenlets do not signal their exit, so look this often
 STOP_POLL = 0.05
+#: while a reload's check runs: look at the child this often (SIGCHLD may not wake us)
+CHECK_POLL = 0.05
 #: the scheduler's last handled minute, carried to the re-executed image
 PERIODIC_ENV = "HUEYD_PERIODIC_MINUTE"
 #: what the Notifier removes from the environment; only the re-executed image gets it back
@@ -50,6 +53,7 @@ START_CWD = os.getcwd()
 class Phase(enum.Enum):
     STARTING = "starting"    # waiting for the storage, then starting the consumer
     RUNNING = "running"
+    CHECKING = "reload check"  # SIGHUP: a child checks the new code; workers keep running
     DRAINING = "draining"    # SIGINT: no new tasks, running ones finish, then exit
     RELOADING = "reloading"  # SIGHUP: running tasks finish, then re-execute in place
     STOPPING = "stopping"    # SIGTERM or a deadline passed: tasks interrupted
@@ -70,9 +74,15 @@ class Master:
     def __init__(self, config: Config, huey: Huey, notifier: Notifier,
                  notify_env: dict[str, str] | None = None, periodic_minute: int | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 reread: Callable[[], Config] | None = None) -> None:
+                 run_options: Sequence[str] | None = None,
+                 runtime_folder: str | None = None) -> None:
         self.config = config
-        self.reread = reread or (lambda: load_config(config.config_path, {}))
+        if run_options is None:  # not from the command line: the file, else the app
+            run_options = ["--config", config.config_path] if config.config_path \
+                else [config.app]
+        # a reload's check runs ``hueyd check`` with ``hueyd run``'s options
+        self.reloads = Reloads(run_options, config.startup_timeout, START_CWD,
+                               runtime_folder)
         self.huey = huey
         self.notifier = notifier
         self.notify_env = notify_env or {}
@@ -113,9 +123,9 @@ class Master:
         interrupts at once."""
         if self.phase is Phase.DRAINING:
             self._interrupt()
-        elif self.phase in (Phase.STARTING, Phase.RUNNING, Phase.RELOADING):
+        elif self.phase in (Phase.STARTING, Phase.RUNNING, Phase.CHECKING, Phase.RELOADING):
             self.notifier.stopping()
-            self.then_reexec = False
+            self._cancel_reload()
             self._drain(Phase.DRAINING)
 
     def handle_term(self) -> None:
@@ -123,30 +133,28 @@ class Master:
         (process workers by their own SIGTERM handler); exit 0 promptly."""
         if self.phase not in (Phase.STOPPING, Phase.STOPPED):
             self.notifier.stopping()
-            self.then_reexec = False
+            self._cancel_reload()
             if self.phase is Phase.STARTING:
                 self.phase = Phase.STOPPED
             else:
                 self._interrupt()
 
     def handle_hup(self) -> None:
-        """Reload: reopen log files at once (master and every worker), re-read and
-        validate the YAML, then restart all workers gracefully (running tasks finish)
-        and re-execute the master in place (same PID) so new application code loads.
-        An invalid YAML is logged and ignored: the daemon keeps its old configuration."""
+        """Reload: reopen log files at once (master and every worker), then check the
+        new YAML and application code in a child (``hueyd check --offline``, within
+        startup_timeout) while the workers keep running. If it passes, all workers
+        restart gracefully (running tasks finish) and the master re-executes in place
+        (same PID) on the new code; if not, one error line and STATUS say why and
+        nothing else changes. ``hueyd reload`` clients get the verdict."""
         self._reopen_logs()
-        if self.phase is not Phase.RUNNING:
-            return
-        self.notifier.reloading()
-        problem = self._config_problem()
-        if problem is not None:
-            logger.error("reload refused, keeping the running configuration: %s", problem)
-            self._report(self.clock(), force=True)
-            self.notifier.ready(status=f"{self.status_text}; reload refused: {problem}")
-            return
-        logger.info("reloading: running tasks finish, then hueyd re-executes itself")
-        self.then_reexec = True
-        self._drain(Phase.RELOADING)
+        if self.phase in (Phase.RUNNING, Phase.CHECKING):
+            self.notifier.reloading()
+            self.phase = Phase.CHECKING
+            self.reloads.begin(self.clock())
+        elif self.phase is Phase.RELOADING:  # newer files: checked again before the exec
+            self.reloads.begin(self.clock())
+        else:
+            self.reloads.decline(f"hueyd is {self.phase.value}")
 
     def handle_usr1(self) -> None:
         """Reopen log files (master and every worker); nothing restarts."""
@@ -184,14 +192,25 @@ class Master:
         self.consumer.reopen_logs()
         logger.info("log files reopened")
 
-    def _config_problem(self) -> str | None:
-        if not self.config.config_path:
-            return None
-        try:
-            self.reread()
-        except ConfigError as exc:
-            return str(exc)
-        return None
+    # -- reload ------------------------------------------------------------------------
+    def _check_done(self, now: float) -> None:
+        """CHECKING: the workers keep running until the check passes or fails."""
+        outcome = self.reloads.outcome(now)
+        if outcome is not None and outcome.passed:
+            self.then_reexec = True
+            self._drain(Phase.RELOADING)
+        elif outcome is not None:
+            self._refused(now)
+
+    def _refused(self, now: float) -> None:
+        self.phase = Phase.RUNNING
+        self._report(now, force=True)
+        self.notifier.ready(status=self.status_text)
+
+    def _cancel_reload(self) -> None:
+        """A stop wins over a reload: no check, no re-exec."""
+        self.then_reexec = False
+        self.reloads.cancel("hueyd is stopping")
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,6 +232,7 @@ class Master:
             self.consumer.kill_remaining()
             self.exit_code = EX_SOFTWARE
         finally:
+            self._cancel_reload()
             self.wakeup.uninstall()
         logger.info("hueyd exiting (code %d)", self.exit_code)
         return self.exit_code
@@ -221,17 +241,20 @@ class Master:
         """One iteration after the signals: start/supervise/wind down, watchdog, STATUS."""
         if self.phase is Phase.STARTING:
             self._start(now)
-        elif self.phase is Phase.RUNNING:
+        elif self.phase in (Phase.RUNNING, Phase.CHECKING):
             self.consumer.reap()
             if self.config.health_check and now >= self.next_health:
                 self.consumer.check_health(now)
                 self.next_health = now + self.config.health_check_interval
+            if self.phase is Phase.CHECKING:
+                self._check_done(now)
         elif self.phase is not Phase.STOPPED:
             self._wind_down(now)
         if self.phase is Phase.STOPPED:
             return
         verdicts = self.consumer.health(now) if self.consumer.members else []
-        dead_counts = self.phase is Phase.RUNNING and not self.config.health_check
+        dead_counts = self.phase in (Phase.RUNNING, Phase.CHECKING) \
+            and not self.config.health_check
         self.problems = blocking_problems(verdicts, dead_counts)
         if not self.problems and self.notifier.watchdog(now):
             self.last_ping = now
@@ -277,6 +300,19 @@ class Master:
     def _wind_down(self, now: float) -> None:
         self.consumer.reap()
         if self.consumer.stopped:
+            if self.then_reexec and self.reloads.checking:  # SIGHUP during the drain
+                outcome = self.reloads.outcome(now)
+                if outcome is None:
+                    return
+                if not outcome.passed:  # the workers start again on the code loaded here
+                    self.consumer.release()
+                    self.consumer = build_consumer(self.config, self.huey,
+                                                   self.consumer.periodic_minute)
+                    self.consumer.start()
+                    self.then_reexec = False
+                    self.next_health = now + self.config.health_check_interval
+                    self._refused(now)
+                    return
             self.consumer.release()  # what is still in flight goes back; the lease goes
             if self.then_reexec:
                 self._reexec()
@@ -300,12 +336,14 @@ class Master:
         wakes = [self.next_queue_read]
         if self.phase is Phase.STARTING:
             wakes.append(now + STARTUP_RETRY)
-        elif self.phase is Phase.RUNNING:
+        elif self.phase in (Phase.RUNNING, Phase.CHECKING):
             if self.config.health_check:
                 wakes.append(self.next_health)
             due = self.consumer.next_wake()  # a hung worker's SIGKILL after its SIGABRT
             if due is not None:
                 wakes.append(now + due)
+            if self.phase is Phase.CHECKING:
+                wakes.append(now + CHECK_POLL)
         else:
             wakes.append(now + STOP_POLL)
         interval = self.notifier.watchdog_interval
@@ -331,12 +369,13 @@ class Master:
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
                                     error), self.problems)
+        if self.reloads.refused:  # until the next reload: `systemctl status` shows why
+            text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:
             self.status_text = text
             if not force:
                 self.notifier.status(text)
 
-    # -- reload ----------------------------------------------------------------------------
     def _reexec(self) -> None:
         """Replace this process image with a fresh one: same PID, original argv."""
         argv = list(sys.orig_argv)
@@ -355,17 +394,19 @@ class Master:
         except OSError:
             logger.exception("re-executing failed")
             self.exit_code = EX_SOFTWARE
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.handlers)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
 
 
-def run(config: Config, huey: Huey, reread: Callable[[], Config] | None = None) -> int:
+def run(config: Config, huey: Huey, run_options: Sequence[str] | None = None) -> int:
     """Run the daemon until it stops; returns the process exit code.
 
-    ``reread`` loads the configuration as at start (file and command line): SIGHUP
-    validates with it before re-executing."""
+    ``run_options``: the options ``hueyd run`` was given; on SIGHUP a child runs
+    ``hueyd check --offline`` with them before the master re-executes."""
     kept = {name: os.environ[name] for name in NOTIFY_ENV if name in os.environ}
     notifier = Notifier.from_environ(os.environ)  # removes them: workers never see them
     minute = os.environ.pop(PERIODIC_ENV, "")
     master = Master(config, huey, notifier, notify_env=kept,
-                    periodic_minute=int(minute) if minute.isdigit() else None, reread=reread)
+                    periodic_minute=int(minute) if minute.isdigit() else None,
+                    run_options=run_options,
+                    runtime_folder=reload_reply.runtime_folder(os.environ))
     return master.run()

@@ -15,6 +15,14 @@ import select
 import signal
 from typing import Any, Iterable
 
+#: every signal the master may find blocked when it starts: held by hueyd/__main__.py
+#: from the first instant of ``hueyd run`` (SIGHUP, SIGUSR1), or by ``block()`` across
+#: a re-exec (the old image's signals, SIGCHLD included even if the new one does not
+#: handle it). ``install()`` releases them all, so nothing stays blocked in the master
+#: or in the workers and task subprocesses that inherit its mask.
+MASTER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1,
+                            signal.SIGCHLD})
+
 
 class SignalWakeup:
     def __init__(self, signals: Iterable[int]) -> None:
@@ -25,15 +33,15 @@ class SignalWakeup:
         self._previous_fd = -1
 
     def install(self) -> None:
-        """Record ``signals`` from now on; unblocks them if a re-executing parent
-        left them blocked (they were kept pending across exec)."""
+        """Record ``signals`` from now on, then release MASTER_SIGNALS: what was held
+        since the start or across a re-exec is handled now."""
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self.write_fd, False)
         self._previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self.record)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS | set(self.signals))
 
     def record(self, signum: int, frame: object = None) -> None:
         """The signal handler: record, nothing else."""
@@ -62,7 +70,7 @@ class SignalWakeup:
 
     def block(self) -> None:
         """Hold our signals pending (before exec: the new image handles them)."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
+        signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS | set(self.signals))
 
     def uninstall(self) -> None:
         for signum, previous in self._previous.items():

@@ -94,3 +94,12 @@ def read_stored(key, result=False):
 @huey.periodic_task(crontab())
 def tick():
     mark("ticks")
+
+
+@huey.task()
+def blocked_signals():
+    """The signal mask of the thread running this task (what a subprocess it starts
+    would inherit), as the bits of /proc's SigBlk."""
+    with open("/proc/thread-self/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(fields["SigBlk"], 16)

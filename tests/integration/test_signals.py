@@ -156,3 +156,82 @@ def test_log_files_are_reopened_by_the_master_and_process_workers(make_app, huey
     old = (tmp_path / "hueyd.log.1").read_text()
     assert "executing tasksapp.slow" not in old
     assert daemon.running()
+
+
+#: when the early signal is sent, after the spawn (the brief's instants)
+EARLY = (0.02, 0.05, 0.1, 0.2)
+
+
+def disposition(pid: int, signum: int) -> set[str]:
+    """What ``pid`` does with ``signum`` now, from /proc: {"held"} while it is blocked,
+    {"handled"} once a handler is installed (both for an instant), neither by default."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    bit = 1 << (signum - 1)
+    return {name for name, mask in (("held", "SigBlk"), ("handled", "SigCgt"))
+            if int(fields[mask], 16) & bit}
+
+
+def wait_until_safe(daemon, signum: int) -> None:
+    """Until ``signum`` is held or handled. The interpreter's own start, before any
+    hueyd code runs, is neither; after it the hold must come first: a daemon that
+    goes straight to the handler left a window where the signal kills."""
+    def safe() -> set[str]:
+        seen = disposition(daemon.pid, signum) if daemon.running() else {"exited"}
+        if not seen:
+            default.append(True)
+        assert not (default and seen == {"handled"}), \
+            f"{signal.Signals(signum).name} handled by {daemon} without being held first"
+        return seen
+    default: list[bool] = []  # seen in the default disposition, where it kills
+    wait_for(safe, 10, interval=0.001, message=f"{signal.Signals(signum).name} held")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1])
+def test_a_signal_in_the_first_instants_does_not_kill(make_app, hueyd_proc, signum):
+    """SIGHUP (an operator) or SIGUSR1 (logrotate) right after the start: held until the
+    master handles it (a reopen of the log files), never the default action (death).
+    The interpreter's own start, before any hueyd code runs, cannot be covered: where
+    an instant falls inside it, the signal goes once the hold is in place (hueyd run
+    without the hold goes straight to its handler, and fails here)."""
+    started = []
+    for delay in EARLY:
+        app = make_app("sqlite", name=f"early{int(delay * 1000)}")
+        daemon = hueyd_proc(app, "tasksapp.huey", "-w", "1", *FAST)
+        spawned = time.monotonic()
+        time.sleep(max(0.0, spawned + delay - time.monotonic()))
+        wait_until_safe(daemon, signum)
+        daemon.signal(signum)
+        started.append((app, daemon, time.monotonic() - spawned))
+    name = signal.Signals(signum).name
+    for app, daemon, sent in started:
+        assert app.tasks.add(1, 2).get(blocking=True, timeout=30) == 3, \
+            f"sent {sent * 1000:.0f} ms after the spawn: {daemon.proc.poll()}\n{daemon.output}"
+        daemon.wait_for_log(f"received {name}")  # pending, then handled by the master
+        daemon.signal(signal.SIGINT)
+        assert daemon.wait(15) == 0, daemon.output
+
+
+def mask_names(bits: int) -> set[str]:
+    """The master's signals among the bits of a SigBlk mask."""
+    from hueyd.daemon.wakeup import MASTER_SIGNALS
+    return {signal.Signals(s).name for s in MASTER_SIGNALS if bits & (1 << (s - 1))}
+
+
+def test_nothing_stays_blocked_after_a_start_or_a_reexec(make_app, hueyd_proc):
+    """hueyd run holds SIGHUP and SIGUSR1 from its start, a re-exec holds every signal of
+    the old image (SIGCHLD too, with process workers). Neither may outlive the handlers:
+    not in the master, a worker, or a subprocess a task starts (it inherits the mask),
+    even when the new image has thread workers and does not handle SIGCHLD itself."""
+    app = make_app("redis")
+    config = write_config(app, worker_type="process")
+    daemon = hueyd_proc(app, "--config", config, *FAST)
+    assert mask_names(app.tasks.blocked_signals().get(blocking=True, timeout=30)) == set()
+    write_config(app, worker_type="thread")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for_log("re-executing", timeout=30)
+    wait_for(lambda: "1 thread worker(s), PID" in daemon.output, 30, message="thread workers")
+    assert mask_names(app.tasks.blocked_signals().get(blocking=True, timeout=30)) == set()
+    with open(f"/proc/{daemon.pid}/status") as f:
+        master = dict(line.split(":", 1) for line in f if ":" in line)
+    assert mask_names(int(master["SigBlk"], 16)) == set()

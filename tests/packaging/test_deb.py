@@ -19,6 +19,7 @@ pytestmark = pytest.mark.packaging
 
 EXPECTED_FILES = {
     "./usr/bin/hueyd",
+    "./etc/hueyd/",
     "./lib/systemd/system/hueyd@.service",
     "./lib/systemd/system/hueyd.target",
     "./etc/logrotate.d/hueyd",
@@ -81,8 +82,21 @@ def test_expected_files(contents):
 
 def test_no_build_leftovers_or_conffile_examples(contents):
     bad = [p for p in contents if "__pycache__" in p or p.endswith((".pyc", ".db"))
-           or "/tests/" in p or p.startswith("./etc/hueyd/")]
+           or "/tests/" in p or (p.startswith("./etc/hueyd/") and p != "./etc/hueyd/")]
     assert not bad, bad
+
+
+def test_the_config_folder_is_the_hueyd_group_s_unless_overridden(deb):
+    """/etc/hueyd/ ships empty; postinst, once the hueyd user exists, gives it to root and
+    the hueyd group, 0750, unless the administrator made a dpkg-statoverride entry."""
+    postinst = control_file(deb, "postinst")
+    ours = postinst[postinst.rindex("# End automatically added section"):]
+    assert "systemd-sysusers" in postinst[:-len(ours)]  # the group exists by then
+    block = re.search(r'if \[ "\$1" = configure \][^\n]*\\\n\s*! dpkg-statoverride --list '
+                      r'/etc/hueyd >/dev/null 2>&1; then\n(.*?)\nfi', ours, re.S)
+    assert block, ours
+    assert block.group(1).split("\n") == ["\tchown root:hueyd /etc/hueyd",
+                                          "\tchmod 0750 /etc/hueyd"], block.group(1)
 
 
 def test_hueyd_is_executable_and_the_units_are_plain_files(contents):

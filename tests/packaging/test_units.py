@@ -33,7 +33,7 @@ REQUIRED = {
         "Type": "notify",
         "NotifyAccess": "main",
         "ExecStart": "/usr/bin/hueyd run --config /etc/hueyd/%i.yaml",
-        "ExecReload": "/bin/kill -HUP $MAINPID",
+        "ExecReload": "/usr/bin/hueyd reload $MAINPID",
         "KillSignal": "SIGINT",
         "KillMode": "mixed",
         "Restart": "on-failure",

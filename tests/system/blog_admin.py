@@ -58,11 +58,13 @@ class Admin:
 
     def __init__(self, box: Container) -> None:
         self.box = box
+        #: where the client's copy of the blog's code is (None: the YAML's pythonpath)
+        self.client_code: str | None = None
 
     # -- deployment -------------------------------------------------------------------
-    def deploy_app(self) -> None:
-        """The blog app under /opt/blog and the test's client beside it."""
-        self.box.copy_in(ROOT / "examples" / "blog" / "blog", APP_DIR)
+    def deploy_app(self, folder: str = APP_DIR) -> None:
+        """The blog app under ``folder`` and the test's client."""
+        self.box.copy_in(ROOT / "examples" / "blog" / "blog", folder)
         self.box.copy_in(Path(__file__).with_name("blog_client.py"), str(Path(CLIENT).parent))
 
     def install_deb(self, deb: Path) -> Ran:
@@ -73,15 +75,19 @@ class Admin:
                             timeout=300)
 
     def write_config(self, instance: str, config: dict[str, Any] | str) -> str:
+        """/etc/hueyd/NAME.yaml, owned and protected as the README says (it may hold
+        passwords), in the folder the package made."""
         path = f"{CONFIG_DIR}/{instance}.yaml"
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
-        self.box.write_file(path, text)
+        self.box.write_file(path, text, mode="0640", owner="root:hueyd")
         return path
 
     def drop_in(self, instance: str, text: str) -> None:
-        """A unit drop-in for one instance, as ``systemctl edit`` would write it."""
-        self.box.write_file(f"/etc/systemd/system/hueyd@{instance}.service.d/e2e.conf", text)
-        self.systemctl("daemon-reload")
+        """A unit drop-in for one instance, made by ``systemctl edit`` as the README says
+        (its editor replaced by a copy; ``script`` gives it the terminal it insists on)."""
+        self.box.write_file("/tmp/hueyd-e2e-drop-in", text)
+        self.box.run("SYSTEMD_EDITOR=cp /tmp/hueyd-e2e-drop-in", "script", "-qec",
+                     f"systemctl edit hueyd@{instance}", "/dev/null")
 
     # -- systemd ----------------------------------------------------------------------
     def systemctl(self, *args: str, check: bool = True, timeout: float = 150.0) -> Ran:
@@ -173,7 +179,8 @@ class Admin:
     # -- tasks ------------------------------------------------------------------------
     def client(self, instance: str, *args: str, timeout: float = 60.0) -> dict[str, Any]:
         # as the service's user: SQLite files it creates must stay writable for the daemon
-        ran = self.box.run("setpriv", "--reuid=hueyd", "--regid=hueyd", "--init-groups",
+        code = [f"BLOG_CLIENT_CODE={self.client_code}"] if self.client_code else []
+        ran = self.box.run(*code, "setpriv", "--reuid=hueyd", "--regid=hueyd", "--init-groups",
                            "python3", CLIENT, f"{CONFIG_DIR}/{instance}.yaml", *args,
                            check=False, timeout=timeout)
         lines = [line for line in ran.stdout.splitlines() if line.startswith("{")]

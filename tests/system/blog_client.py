@@ -8,10 +8,13 @@ Usage: python3 blog_client.py /etc/hueyd/NAME.yaml ACTION [ARGS]; prints one JSO
 The app is loaded as a web process would, with ``hueyd.instance(config=...)``: the client
 talks to exactly the storage the daemon of that instance uses (the YAML's redis_url /
 sqlite_path) and signs with its key (secret_key_file).
+With BLOG_CLIENT_CODE=DIR, the blog's code comes from DIR instead of the YAML's pythonpath:
+a web process that still runs the release it started with, while a new one is deployed.
 """
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 
@@ -29,6 +32,9 @@ def main(argv: list[str]) -> int:
     import hueyd
     from hueyd import ResultTimeout, TaskException
 
+    if os.environ.get("BLOG_CLIENT_CODE"):
+        sys.path.insert(0, os.environ["BLOG_CLIENT_CODE"])
+        import blog.main  # noqa: F401 - instance() finds it imported, from there
     huey = hueyd.instance(config=config_path)
     if action == "enqueue":
         import blog.main as blog

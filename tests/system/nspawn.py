@@ -203,10 +203,13 @@ class Container:
     def sh(self, script: str, check: bool = True, timeout: float = 120.0) -> Ran:
         return self.run("/bin/sh", "-ec", script, check=check, timeout=timeout)
 
-    def write_file(self, path: str, text: str, mode: str = "0644") -> None:
-        """Create ``path`` (and its folder) inside with ``text``, owned by root."""
-        self.run("/bin/sh", "-ec", 'mkdir -p "$(dirname "$1")"; cat > "$1"; chmod "$2" "$1"',
-                 "sh", path, mode, input=text)
+    def write_file(self, path: str, text: str, mode: str = "0644",
+                   owner: str = "root:root") -> None:
+        """Write ``path`` inside with ``text``. Its folder must exist: the tests start from
+        what the package and the README's steps make, and a helper that made folders
+        would hide a missing one (as it hid a package without /etc/hueyd/)."""
+        self.run("/bin/sh", "-ec", 'umask 077; cat > "$1"; chown "$3" "$1"; chmod "$2" "$1"',
+                 "sh", path, mode, owner, input=text)
 
     def copy_in(self, source: Path, dest_dir: str) -> str:
         """Copy a host file or folder into ``dest_dir`` inside; returns the new path."""

@@ -189,7 +189,8 @@ def test_06_reload_applies_new_workers_and_survives_a_broken_yaml(admin, progres
 
     mark = admin.cursor()
     admin.write_config("blog", "app: blog.main.huey\nworkers: [3\n")  # not even YAML
-    admin.systemctl("reload", "hueyd@blog")
+    ran = admin.systemctl("reload", "hueyd@blog", check=False)
+    assert ran.returncode != 0, ran.describe()  # refused: the reload job fails
     errors = admin.wait_journal("blog", r"blog\.yaml", "-p", "err", after=mark)
     assert "Traceback" not in errors
     admin.write_config("blog", {**config, "workers": 3})  # the client reads it too

@@ -142,7 +142,7 @@ def test_an_internal_error_is_logged_with_its_traceback_and_exits_1(tmp_path, mo
                                                                     capsys):
     from hueyd.daemon import master
 
-    def broken(config, huey, reread=None):
+    def broken(config, huey, run_options=None):
         raise RuntimeError("a bug in the master")
 
     monkeypatch.setattr(master, "run", broken)
