@@ -200,9 +200,9 @@ class Master:
             self.then_reexec = True
             self._drain(Phase.RELOADING)
         elif outcome is not None:
-            self._refused(now)
+            self._reload_refused(now)
 
-    def _refused(self, now: float) -> None:
+    def _reload_refused(self, now: float) -> None:
         self.phase = Phase.RUNNING
         self._report(now, force=True)
         self.notifier.ready(status=self.status_text)
@@ -264,7 +264,7 @@ class Master:
         try:
             self.huey.storage.ping()
         except StorageUnusable as exc:
-            self._refused(exc)
+            self._storage_refuses(exc)
             return
         except StorageError as exc:
             if now >= self.deadline:
@@ -283,7 +283,7 @@ class Master:
         self._report(now, force=True)
         self.notifier.ready(status=self.status_text)
 
-    def _refused(self, exc: StorageUnusable) -> None:
+    def _storage_refuses(self, exc: StorageUnusable) -> None:
         """The storage refuses us for good (a wrong password, a corrupt or read-only file):
         one line, stop at once, exit 78 (systemd does not restart: retrying cannot help)."""
         if self.phase in (Phase.STOPPING, Phase.STOPPED):
@@ -311,7 +311,7 @@ class Master:
                     self.consumer.start()
                     self.then_reexec = False
                     self.next_health = now + self.config.health_check_interval
-                    self._refused(now)
+                    self._reload_refused(now)
                     return
             self.consumer.release()  # what is still in flight goes back; the lease goes
             if self.then_reexec:
@@ -362,7 +362,7 @@ class Master:
                 self.queued = self.huey.storage.queue_size()
             except StorageUnusable as exc:
                 self.queued = None
-                self._refused(exc)
+                self._storage_refuses(exc)
             except StorageError:
                 self.queued = None
         _, error = self.consumer.last_error
