@@ -13,15 +13,15 @@ import enum
 import logging
 import os
 import signal
-import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
 from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
+from hueyd.daemon.reexec import START_CWD, keep_notify_env, reexec, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
 from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
@@ -42,12 +42,6 @@ STARTUP_RETRY = 0.5
 STOP_POLL = 0.05
 #: while a reload's check runs: look at the child this often (SIGCHLD may not wake us)
 CHECK_POLL = 0.05
-#: the scheduler's last handled minute, carried to the re-executed image
-PERIODIC_ENV = "HUEYD_PERIODIC_MINUTE"
-#: what the Notifier removes from the environment; only the re-executed image gets it back
-NOTIFY_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-#: the directory hueyd was started in (the loader may chdir): re-exec from there
-START_CWD = os.getcwd()
 
 
 class Phase(enum.Enum):
@@ -377,36 +371,26 @@ class Master:
                 self.notifier.status(text)
 
     def _reexec(self) -> None:
-        """Replace this process image with a fresh one: same PID, original argv."""
-        argv = list(sys.orig_argv)
-        env: dict[str, Any] = {**os.environ, **self.notify_env}
-        if self.consumer.periodic_minute:
-            env[PERIODIC_ENV] = str(self.consumer.periodic_minute)
-        logger.info("re-executing: %s", " ".join(argv))
+        """Replace this process image with a fresh one (same PID) on the new code."""
         self.huey.storage.close()
         self.wakeup.block()  # a signal arriving now stays pending for the new image
         self.wakeup.uninstall()
-        for handler in logging.getLogger().handlers:
-            handler.flush()
         try:
-            os.chdir(START_CWD)
-            os.execve(sys.executable, argv, env)
+            reexec(self.notify_env, self.consumer.periodic_minute)
         except OSError:
             logger.exception("re-executing failed")
             self.exit_code = EX_SOFTWARE
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
-
 
 def run(config: Config, huey: Huey, run_options: Sequence[str] | None = None) -> int:
     """Run the daemon until it stops; returns the process exit code.
 
     ``run_options``: the options ``hueyd run`` was given; on SIGHUP a child runs
     ``hueyd check --offline`` with them before the master re-executes."""
-    kept = {name: os.environ[name] for name in NOTIFY_ENV if name in os.environ}
+    kept = keep_notify_env(os.environ)
     notifier = Notifier.from_environ(os.environ)  # removes them: workers never see them
-    minute = os.environ.pop(PERIODIC_ENV, "")
     master = Master(config, huey, notifier, notify_env=kept,
-                    periodic_minute=int(minute) if minute.isdigit() else None,
+                    periodic_minute=take_periodic_minute(os.environ),
                     run_options=run_options,
                     runtime_folder=reload_reply.runtime_folder(os.environ))
     return master.run()
