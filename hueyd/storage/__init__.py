@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, Message, Storage, StorageError
+from hueyd.storage.base import DeadLetter, Message, Storage, StorageError, StorageRefused
 
 #: public name -> module that defines it
 BACKENDS = {
@@ -20,7 +20,7 @@ BACKENDS = {
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
 }
 
-__all__ = ["DeadLetter", "Message", "Storage", "StorageError", *BACKENDS]
+__all__ = ["DeadLetter", "Message", "Storage", "StorageError", "StorageRefused", *BACKENDS]
 
 
 def __getattr__(name: str) -> Any:

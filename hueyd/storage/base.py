@@ -30,6 +30,14 @@ class StorageError(Exception):
     """
 
 
+class StorageRefused(StorageError):
+    """The backend answered, and refused: Redis out of memory (``maxmemory``) or
+    answering with an error, an SQLite file on a full disk or read-only. Unlike an
+    outage, the next attempt reaches it too: a worker retries what it must store
+    a few times, then sets the message aside (a dead letter naming the error).
+    """
+
+
 @dataclass(frozen=True)
 class Message:
     """One message taken from the queue.
@@ -143,6 +151,13 @@ class Storage(abc.ABC):
     def requeue(self, message: Message) -> None:
         """Hand an unfinished message back to the head of the queue."""
         self.enqueue(message.data)
+
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        """Move a message that cannot be run from the consumer's hands to the dead
+        letters, with ``reason``. Backends with leases do it in one atomic step that
+        adds nothing if the message is no longer held (taken back by a recovery)."""
+        self.add_dead_letter(message.data, reason, ts)
+        self.ack(message)
 
     # -- leases: at-least-once delivery --------------------------------------------
     def start_consuming(self, consumer_id: str | None = None) -> str:

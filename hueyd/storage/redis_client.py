@@ -16,7 +16,7 @@ from redis import exceptions as redis_errors
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.base import StorageError, StorageRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +38,9 @@ ADDRESS_PARAMS = ("host", "port", "db", "username", "password", "unix_socket_pat
 
 
 def translate_errors(method: F) -> F:
-    """Raise :class:`StorageError` (naming the server) for an unreachable Redis."""
+    """Raise :class:`StorageError` (naming the server) for an unreachable Redis, and
+    :class:`StorageRefused` for an error reply (``OOM command not allowed``, a key of
+    the wrong type, a script error): the server is there and says no."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -46,6 +48,8 @@ def translate_errors(method: F) -> F:
             return method(self, *args, **kwargs)
         except UNREACHABLE as exc:
             raise StorageError(f"redis at {self.location}: {exc}") from exc
+        except redis_errors.ResponseError as exc:
+            raise StorageRefused(f"redis at {self.location}: {exc}") from exc
 
     return wrapper  # type: ignore[return-value]
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.base import StorageError, StorageRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,9 +90,15 @@ class _ThreadConnection:
         self.key = key  # (pid, generation) it was opened for
 
 
+#: primary result codes that say the file refuses writes (a full disk, a read-only
+#: file or folder), as opposed to a lock held too long (``sqlite_errorcode``: 3.11)
+REFUSING = {getattr(sqlite3, name, -1) for name in ("SQLITE_FULL", "SQLITE_READONLY")}
+
+
 def translate_errors(method: F) -> F:
     """Raise :class:`StorageError` (naming the file) when SQLite cannot serve us:
-    locked past the busy timeout, unopenable, not a database, I/O errors."""
+    locked past the busy timeout, unopenable, not a database, I/O errors;
+    :class:`StorageRefused` when it refuses writes (full disk, read-only)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,7 +107,9 @@ def translate_errors(method: F) -> F:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
                 raise  # our bug, not the backend's state
-            raise StorageError(f"sqlite {self.filename}: {exc}") from exc
+            code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+            error = StorageRefused if code in REFUSING else StorageError
+            raise error(f"sqlite {self.filename}: {exc}") from exc
 
     return wrapper  # type: ignore[return-value]
 
