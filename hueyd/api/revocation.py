@@ -13,11 +13,14 @@ from hueyd.api.clock import Instant, as_clock, normalize_time, to_posix
 from hueyd.api.exceptions import MessageError
 from hueyd.api.result import Result
 from hueyd.api.task import Task, TaskWrapper
+from hueyd.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
 
 logger = logging.getLogger("hueyd.revocation")
+#: an unreadable entry is read again with every task it names: one line per interval
+UNREADABLE_LOG = RateLimitedLog(logger, level=logging.WARNING)
 
 
 class Revocations:
@@ -69,7 +72,7 @@ class Revocations:
         try:
             until, once = self.huey.serializer.deserialize(raw)
         except (MessageError, TypeError, ValueError) as exc:
-            logger.warning("ignoring unreadable revocation entry %s: %s", key, exc)
+            UNREADABLE_LOG.log("ignoring unreadable revocation entry %s: %s", key, exc)
             return False, False
         if once:
             return True, True
