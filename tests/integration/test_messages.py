@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from tests.helpers import RedisServer, wait_for
+from tests.helpers import wait_for
 from tests.hostile import bad_messages, fill, unfill
 from tests.integration.conftest import App
 
@@ -117,16 +117,6 @@ def test_ten_thousand_garbage_messages_write_a_few_lines_that_count_them(make_ap
           + "\n".join(lines))
     assert len(lines) < 100
     assert held(app) == 0 and daemon.running()
-
-
-@pytest.fixture
-def own_redis():
-    """A redis-server of this test's own (it will be filled to its maxmemory)."""
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 def test_a_result_redis_has_no_room_for_is_tried_again_then_set_aside(own_redis, hueyd_proc,

@@ -17,27 +17,16 @@ import pytest
 from hueyd.storage.base import Message, StorageRefused
 from hueyd.storage.redis import RedisStorage
 from hueyd.storage.sqlite import SqliteStorage
-from tests.helpers import RedisServer
 from tests.hostile import fill
 
 
-@pytest.fixture
-def full_redis():
-    """A redis-server of this test's own, filled up to a small ``maxmemory``."""
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
-def test_at_maxmemory_writes_are_refused_and_a_held_message_is_set_aside(full_redis):
-    storage = RedisStorage("full", url=full_redis.url)
+def test_at_maxmemory_writes_are_refused_and_a_held_message_is_set_aside(own_redis):
+    storage = RedisStorage("full", url=own_redis.url)
     storage.start_consuming()
     storage.enqueue(b"message")
     storage.enqueue(b"next")
     message = storage.dequeue(0)
-    client = fill(full_redis.port)
+    client = fill(own_redis.port)
     try:
         with pytest.raises(StorageRefused, match="OOM"):
             storage.dequeue(0)  # taking moves the message into an in-flight list: refused
