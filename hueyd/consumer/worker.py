@@ -216,8 +216,8 @@ class Worker(Role):
             self._set_aside(task.message, unstored.reason(exc))
             return
         self.unstored = None
-        self.finished = task  # acknowledged with the next take
-        self.errors.recovered("%s stored the outcome of task %s", self.name, task.id)
+        self.finished = task  # acknowledged with the next take, which logs the recovery
+        logger.debug("%s stored the outcome of task %s", self.name, task.id)
 
     def _outcome_failed(self, unstored: Unstored, exc: StorageError) -> None:
         """Schedule the next try, or set the message aside when refusals are used up."""
