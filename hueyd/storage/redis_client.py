@@ -49,7 +49,11 @@ def translate_errors(method: F) -> F:
         except UNREACHABLE as exc:
             raise StorageError(f"redis at {self.location}: {exc}") from exc
         except redis_errors.ResponseError as exc:
-            raise StorageRefused(f"redis at {self.location}: {exc}") from exc
+            # redis-py >= 4.5 drops the reply's code for the errors it has a class for
+            # ("OOM command not allowed" becomes OutOfMemoryError("command not allowed"))
+            kind = type(exc).__name__
+            detail = str(exc) if kind == "ResponseError" else f"{kind}: {exc}"
+            raise StorageRefused(f"redis at {self.location}: {detail}") from exc
 
     return wrapper  # type: ignore[return-value]
 
