@@ -315,8 +315,7 @@ class Worker(Role):
         left from the last take), or at least the acknowledgement of ``previous``; after
         a long task, make sure ``previous`` is acknowledged before one that may run long.
         An acknowledgement the storage did not confirm is sent again later."""
-        acked = None if previous is None or previous.message is None else \
-            Unsettled(previous.message, ACK, forget=tuple(previous.forget))
+        message, forget = (None, ()) if previous is None else (previous.message, previous.forget)
         try:
             lane = self.lane
             if (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
@@ -336,8 +335,8 @@ class Worker(Role):
                 self.huey.finish(previous)
         except StorageError as exc:
             self._drop_pending()
-            if acked is not None:
-                self.unsettled.append(acked)
+            if message is not None:
+                self.unsettled.append(Unsettled(message, ACK, forget=tuple(forget)))
             self.errors.error("%s cannot reach the queue: %s", self.name, exc)
 
     def _drop_pending(self) -> None:

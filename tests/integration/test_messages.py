@@ -53,7 +53,8 @@ def set_aside_lines(output: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind,worker_type", [
-    ("redis", "thread"), ("redis", "process"), ("sqlite", "thread"), ("sqlite", "process")])
+    ("redis", "thread"), ("redis", "process"), ("redis", "greenlet"), ("sqlite", "thread"),
+    ("sqlite", "process")])
 def test_every_bad_message_becomes_a_dead_letter_with_its_reason(make_app, hueyd_proc, kind,
                                                                  worker_type):
     app = make_app(kind, name=f"hostile-{worker_type}")
