@@ -47,6 +47,7 @@ ENVELOPES: dict[str, tuple[Callable[[dict], object], str]] = {
     "kwargs not a dict": (with_(kwargs=[1, 2]), "kwargs"),
     "kwargs keys not strings": (with_(kwargs={1: 2}), "kwargs"),
     "id a list": (with_(id=[1]), "id"),
+    "id a number": (with_(id=5), "id"),
     "eta in the year 10000": (with_(eta=253_402_387_200.0), "eta"),
     "eta NaN": (with_(eta=float("nan")), "eta"),
     "eta huge": (with_(eta=1e300), "eta"),

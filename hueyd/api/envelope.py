@@ -66,8 +66,7 @@ def _chord(value: Any) -> bool:
 
 #: field -> (test, what it must be)
 RULES = {
-    "id": (lambda v, utc: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
-           "a string"),
+    "id": (lambda v, utc: isinstance(v, str), "a string"),
     "args": (lambda v, utc: isinstance(v, (tuple, list)), "a list"),
     "kwargs": (lambda v, utc: isinstance(v, dict) and all(isinstance(k, str) for k in v),
                "a dict with string keys"),

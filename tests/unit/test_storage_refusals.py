@@ -89,3 +89,14 @@ def test_sqlite_set_aside_is_one_transaction(tmp_path):
     assert storage.dead_letter_count() == 2
     storage.release()
     storage.close()
+
+
+def test_sqlite_refusing_writes_is_a_refusal(tmp_path):
+    """A database that refuses writes (here: query_only, the error a read-only file
+    gives) is StorageRefused; a worker then sets an outcome aside instead of waiting."""
+    storage = SqliteStorage("readonly", filename=str(tmp_path / "q.db"))
+    storage.ping()
+    storage._db.get().execute("PRAGMA query_only = ON")
+    with pytest.raises(StorageRefused, match="readonly"):
+        storage.put_data("result", b"value")
+    storage.close()
