@@ -71,6 +71,7 @@ class Revocations:
         """(revoked now?, entry used up?)"""
         try:
             until, once = self.huey.serializer.deserialize(raw)
+            until = None if until is None else float(until)  # compared with now below
         except (MessageError, TypeError, ValueError) as exc:
             UNREADABLE_LOG.log("ignoring unreadable revocation entry %s: %s", key, exc)
             return False, False

@@ -68,3 +68,12 @@ def test_what_huey_itself_writes_passes(huey):
     back = huey.deserialize_task(huey.serialize_task(task))
     assert (back.id, back.retries, back.priority, back.timeout) == ("fixed", 3, -4, 30)
     assert back.on_complete.args == (3,) and back.on_error.args == (0, 0)
+
+
+def test_an_unreadable_revocation_entry_is_ignored_not_fatal(huey):
+    """A revocation entry someone planted with a time that is not a number: the task
+    runs (as with any unreadable entry), instead of failing every task it names."""
+    huey.put("rt:" + huey.registry.task_to_string(huey.add_task.task_class), ("soon", False))
+    result = huey.add_task(1, 1)
+    huey.execute(huey.dequeue())
+    assert result.get() == 2 and huey.storage.dead_letter_count() == 0
