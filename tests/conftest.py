@@ -16,11 +16,15 @@ from tests.helpers import RedisServer  # noqa: E402
 @pytest.fixture(scope="session")
 def redis_server():
     """One redis-server for the session, on a free port, stopped by PID at the end."""
-    server = RedisServer().start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.cleanup()
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own: one it may fill, stop or reconfigure."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture

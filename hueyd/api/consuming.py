@@ -8,17 +8,39 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, ContextManager, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, NamedTuple, Sequence
 
 from hueyd.api.clock import Instant, as_clock
 from hueyd.api.exceptions import MessageError
+from hueyd.ratelog import RateLimitedLog
+from hueyd.storage.base import Message, StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.execution import Executor
     from hueyd.api.task import Task
-    from hueyd.storage.base import Message, PendingTake, Storage
+    from hueyd.storage.base import PendingTake, Storage
 
 logger = logging.getLogger("hueyd")
+
+#: every message set aside in this process is logged through this one log: a flood of
+#: garbage writes a line per interval, with the count
+SET_ASIDE_LOG = RateLimitedLog(logger)
+#: the longest reason kept with a dead letter
+MAX_REASON = 500
+
+#: what to do with a message still held (:class:`Unsettled`)
+ACK, REQUEUE, SET_ASIDE = "ack", "requeue", "set aside"
+
+
+class Unsettled(NamedTuple):
+    """A message a consumer still holds because the storage failed as it was to be
+    settled, and what to do once it answers: ``ACK`` (its outcome is stored),
+    ``REQUEUE`` (run it again) or ``SET_ASIDE`` (a dead letter with ``reason``)."""
+
+    message: Message
+    action: str
+    reason: str = ""
+    forget: Sequence[str] = ()
 
 
 class ConsumerSurface:
@@ -35,12 +57,15 @@ class ConsumerSurface:
     def serialize_task(self, task: Task) -> bytes:  # provided by Huey
         raise NotImplementedError
 
-    def dequeue(self, timeout: float = 0, finished: Task | None = None) -> Task | None:
+    def dequeue(self, timeout: float = 0, finished: Task | None = None,
+                unsettled: list[Unsettled] | None = None) -> Task | None:
         """The next runnable task, or None when the queue stays empty for ``timeout``.
 
         ``finished``: a task run with ``execute(..., finish=False)``; it is acknowledged
         in the same round trip. A message that cannot be run (garbage, bad signature,
-        unknown task) is dead-lettered, acked and skipped: the next one is tried at once.
+        unknown task, a field of the wrong type) is set aside as a dead letter with its
+        reason and skipped: the next one is tried at once. If the storage fails while
+        setting it aside, it joins ``unsettled`` (when given) and the error is raised.
         """
         if finished is not None and finished.message is not None:
             message = self.storage.finish_and_dequeue(finished.message, finished.forget,
@@ -49,7 +74,7 @@ class ConsumerSurface:
         else:
             message = self.storage.dequeue(timeout)
         while message is not None:
-            task = self._runnable(message)
+            task = self._runnable(message, unsettled)
             if task is not None:
                 return task
             message = self.storage.dequeue(0)  # already waited: only what is there
@@ -66,29 +91,57 @@ class ConsumerSurface:
         return self.storage.take_ahead(message, finished.forget if message else (),
                                        count, onto)
 
-    def receive(self, pending: PendingTake, finished: Sequence[Task] = ()) -> list[Task]:
+    def receive(self, pending: PendingTake, finished: Sequence[Task] = (),
+                unsettled: list[Unsettled] | None = None) -> list[Task]:
         """The runnable tasks a :meth:`take_ahead` took, oldest first. The ``finished``
         tasks (passed to take_ahead) count as acknowledged only now: if the answer is
-        lost, they are still the caller's to finish."""
+        lost, they are still the caller's to finish. With ``unsettled``, a message that
+        could not be set aside joins it and the others are still returned."""
         messages = pending.collect()
         for task in finished:
             task.message, task.forget = None, []
-        return [task for task in map(self._runnable, messages) if task is not None]
+        tasks = []
+        for message in messages:
+            try:
+                task = self._runnable(message, unsettled)
+            except StorageError:
+                if unsettled is None:
+                    raise
+                continue  # in ``unsettled``: the caller settles it later
+            if task is not None:
+                tasks.append(task)
+        return tasks
 
-    def _runnable(self, message: Message) -> Task | None:
-        """The message's task, owning the message; None after dead-lettering it."""
+    def _runnable(self, message: Message, unsettled: list[Unsettled] | None) -> Task | None:
+        """The message's task, owning the message; None after setting it aside."""
         try:
             task = self.deserialize_task(message.data)
         except MessageError as exc:
-            self._dead_letter(message.data, str(exc))
-            self.storage.ack(message)
+            self.settle(Unsettled(message, SET_ASIDE, str(exc)), unsettled)
             return None
         task.message = message
         return task
 
+    def settle(self, item: Unsettled, unsettled: list[Unsettled] | None = None) -> None:
+        """Do what ``item`` says. If the storage fails, ``item`` joins ``unsettled``
+        (when given: the caller tries again later) and the error is raised."""
+        try:
+            if item.action == ACK:
+                self.storage.finish(item.message, item.forget)
+            elif item.action == REQUEUE:
+                self.storage.requeue(item.message)
+            else:
+                self.storage.set_aside(item.message, item.reason[:MAX_REASON], time.time())
+                SET_ASIDE_LOG.error("set aside a message of %s as a dead letter: %s",
+                                    self.name, item.reason[:MAX_REASON])
+        except Exception:
+            if unsettled is not None:
+                unsettled.append(item)
+            raise
+
     def _dead_letter(self, data: bytes, reason: str) -> None:
-        self.storage.add_dead_letter(data, reason, time.time())
-        logger.error("dead-lettered a message of %s: %s", self.name, reason)
+        """A message read from the schedule (held by no one) goes to the dead letters."""
+        self.settle(Unsettled(Message(data), SET_ASIDE, reason))
 
     def execute(self, task: Task, timestamp: Instant | None = None,
                 finish: bool = True, guard: ContextManager[Any] | None = None) -> Any:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import functools
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 from hueyd.api import pipeline
 from hueyd.api import signals as S
@@ -23,11 +24,26 @@ from hueyd.api.exceptions import (RETRYING_EXCEPTIONS, CancelExecution, RetryTas
                                   TaskException, TaskLockedException, TaskTimeout)
 from hueyd.api.result import Error
 from hueyd.api.task import PeriodicTask, Task
+from hueyd.storage.base import StorageError, StorageRefused
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
 
 logger = logging.getLogger("hueyd.execution")
+
+
+class OutcomeNotStored(StorageError):
+    """A task ran, and the storage failed while its outcome (result or error, retry,
+    follow-up tasks) was being stored. ``store()`` tries again without running the
+    task again; ``refused`` tells a storage that answered no from one that is away."""
+
+    def __init__(self, message: str, store: Callable[[], None]) -> None:
+        super().__init__(message)
+        self.store = store
+
+    @property
+    def refused(self) -> bool:
+        return isinstance(self.__cause__, StorageRefused)
 
 
 def build_error_result(task: Task, exc: BaseException) -> dict:
@@ -118,9 +134,13 @@ class Executor:
             else:
                 huey.delete(task.revoke_id)
         if exception is None:
-            self._succeeded(task, value)
+            outcome = functools.partial(self._succeeded, task, value)
         else:
-            self._failed(task, exception, retry_eta)
+            outcome = functools.partial(self._failed, task, exception, retry_eta)
+        try:
+            outcome()
+        except StorageError as exc:
+            raise OutcomeNotStored(str(exc), outcome) from exc
         return value
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from hueyd.api import envelope
 from hueyd.api.clock import from_posix, to_posix
 from hueyd.api.exceptions import HueyException, MessageError
 from hueyd.api.task import Task
@@ -91,31 +92,41 @@ class Registry:
         return None if task is None else self.to_envelope(task, utc)
 
     def from_envelope(self, env: Any, utc: bool) -> Task:
-        """The Task an envelope describes; :class:`MessageError` if it is not one we can run."""
+        """The Task an envelope describes; :class:`MessageError` if it is not one we can
+        run (the reason names the field), whatever is wrong with it."""
+        try:
+            return self._from_envelope(env, utc)
+        except MessageError:
+            raise
+        except RecursionError:
+            raise MessageError("malformed task message: tasks nested too deeply") from None
+        except Exception as exc:  # a task class of the app refusing these arguments
+            raise MessageError(f"malformed task message: {type(exc).__name__}: "
+                               f"{envelope.shown(str(exc))}") from None
+
+    def _from_envelope(self, env: Any, utc: bool) -> Task:
         if not isinstance(env, dict) or env.get("v") != ENVELOPE_VERSION:
             raise MessageError("not a hueyd task message")
-        try:
-            cls = self._tasks[env["name"]]
-        except KeyError:
-            raise MessageError(f"unknown task {env['name']!r}") from None
-        try:
-            chord = env["chord"]
-            task = cls(
-                env["args"], env["kwargs"], id=env["id"],
-                eta=None if env["eta"] is None else from_posix(env["eta"], utc),
-                retries=env["retries"], retry_delay=env["retry_delay"],
-                retry_backoff=env["retry_backoff"], priority=env["priority"],
-                expires=env["expires"],
-                expires_resolved=(None if env["expires_resolved"] is None
-                                  else from_posix(env["expires_resolved"], utc)),
-                timeout=env["timeout"],
-                on_complete=self._maybe_task(env["on_complete"], utc),
-                on_error=self._maybe_task(env["on_error"], utc),
-                chord_config=None if chord is None else ChordConfig(
-                    chord[0], chord[1], chord[2], self.from_envelope(chord[3], utc)))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise MessageError(f"malformed task message: {type(exc).__name__}: {exc}") from None
+        name = envelope.task_name(env)
+        cls = self._tasks.get(name)
+        if cls is None:
+            raise MessageError(f"unknown task {envelope.shown(name)}")
+        envelope.check(env, utc)
+        chord = env["chord"]
+        task = cls(
+            env["args"], env["kwargs"], id=env["id"],
+            eta=None if env["eta"] is None else from_posix(env["eta"], utc),
+            retries=env["retries"], retry_delay=env["retry_delay"],
+            retry_backoff=env["retry_backoff"], priority=env["priority"],
+            expires=env["expires"],
+            expires_resolved=(None if env["expires_resolved"] is None
+                              else from_posix(env["expires_resolved"], utc)),
+            timeout=env["timeout"],
+            on_complete=self._maybe_task(env["on_complete"], utc),
+            on_error=self._maybe_task(env["on_error"], utc),
+            chord_config=None if chord is None else ChordConfig(
+                chord[0], chord[1], chord[2], self._from_envelope(chord[3], utc)))
         return task
 
     def _maybe_task(self, env: Any, utc: bool) -> Task | None:
-        return None if env is None else self.from_envelope(env, utc)
+        return None if env is None else self._from_envelope(env, utc)

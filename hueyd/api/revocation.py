@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 from hueyd.api.clock import Instant, as_clock, normalize_time, to_posix
 from hueyd.api.result import Result
 from hueyd.api.task import Task, TaskWrapper
+from hueyd.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
 
 logger = logging.getLogger("hueyd.revocation")
+#: an unreadable entry is read again with every task it names: one line per interval
+UNREADABLE_LOG = RateLimitedLog(logger, level=logging.WARNING)
 
 
 class Revocations:
@@ -64,8 +67,8 @@ class Revocations:
                 revoked, spent = verdict(decode_entry(raw), now)
             except ValueError as exc:
                 revoked, spent = False, True  # reported once: the consumer removes it
-                logger.warning("%s unreadable revocation entry %s: %s",
-                               "ignoring" if peek else "removed", key, exc)
+                UNREADABLE_LOG.log("%s unreadable revocation entry %s: %s",
+                                   "ignoring" if peek else "removed", key, exc)
             if spent and not peek:
                 self.huey.delete(key)
             if revoked:

@@ -51,12 +51,15 @@ class StoreAccess:
 
     # -- introspection -----------------------------------------------------------------------
     def _decode_all(self, items: list[bytes]) -> list[Task]:
-        tasks = []
+        """The tasks among ``items``; the unreadable ones are counted in one line."""
+        tasks, unreadable = [], 0
         for data in items:
             try:
                 tasks.append(self.deserialize_task(data))
             except MessageError as exc:
-                logger.warning("skipping unreadable message: %s", exc)
+                unreadable, last = unreadable + 1, exc
+        if unreadable:
+            logger.warning("skipping %d unreadable message(s), the last: %s", unreadable, last)
         return tasks
 
     def pending(self, limit: int | None = None) -> list[Task]:

@@ -8,7 +8,6 @@ that repeats it.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Callable, Protocol
 
 
@@ -88,35 +87,3 @@ def run_role(role: Role, stopping: Callable[[], bool], logger: logging.Logger) -
             logger.exception("%s failed to shut down cleanly", role.name)
     return code
 
-
-class RateLimitedLog:
-    """Log a recurring failure at most once per ``interval`` seconds, with a count.
-
-    A storage outage makes every worker fail every iteration; one line per
-    interval says the same thing without flooding the journal.
-    """
-
-    def __init__(self, logger: logging.Logger, interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger = logger
-        self.interval = interval
-        self.clock = clock
-        self.suppressed = 0
-        self._last: float | None = None
-
-    def error(self, message: str, *args: object) -> None:
-        now = self.clock()
-        if self._last is not None and now - self._last < self.interval:
-            self.suppressed += 1
-            return
-        if self.suppressed:
-            message += " (%d more like it in the last %.0fs)"
-            args = (*args, self.suppressed, now - self._last)
-        self.logger.error(message, *args)
-        self._last, self.suppressed = now, 0
-
-    def recovered(self, message: str, *args: object) -> None:
-        """The failure stopped: say so once, and log the next failure at once."""
-        if self._last is not None:
-            self.logger.info(message, *args)
-        self._last, self.suppressed = None, 0

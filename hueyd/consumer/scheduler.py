@@ -18,7 +18,8 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from hueyd.consumer.heartbeat import Slot
-from hueyd.consumer.role import RateLimitedLog, Role, StopFlag
+from hueyd.consumer.role import Role, StopFlag
+from hueyd.ratelog import RateLimitedLog, flush_due
 from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,6 +73,7 @@ class Scheduler(Role):
         """One iteration at wall-clock ``now``; returns the seconds until the next one."""
         self.slot.beat(self.monotonic())
         self.reopen_if_asked()
+        flush_due()  # counts held by rate-limited logs of this process
         tick_due = self.next_tick is None or now >= self.next_tick
         if tick_due:
             self.next_tick = self._following_tick(now)

@@ -25,10 +25,14 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from hueyd.api.consuming import ACK, REQUEUE, SET_ASIDE, Unsettled
+from hueyd.api.execution import OutcomeNotStored
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.lane import Lane, waited
-from hueyd.consumer.role import RateLimitedLog, Role, StopFlag, WorkerInterrupted
+from hueyd.consumer.outcome import Unstored
+from hueyd.consumer.role import Role, StopFlag, WorkerInterrupted
+from hueyd.ratelog import RateLimitedLog, flush_due
 from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.base import Message, PendingTake
 
 logger = logging.getLogger("hueyd.consumer.worker")
+#: errors no message should cause (a bug, or something the checks did not foresee):
+#: with their traceback, one line per interval in each process
+FAILED_LOG = RateLimitedLog(logger)
 
 #: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
 DEFAULT_READ_TIMEOUT = 1.0
@@ -65,9 +72,12 @@ class Worker(Role):
         #: the last task run, not acknowledged yet: the next dequeue does it in the same
         #: round trip (its message is already applied server-side when that one blocks)
         self.finished: Task | None = None
-        #: the message of a task whose run the storage cut short: handed back (the task
-        #: runs again) as soon as the storage answers, so an outage loses no task
-        self.unsettled: Message | None = None
+        #: messages the storage failed to settle (a task whose run it cut short goes back,
+        #: a lost acknowledgement is sent again, a message that cannot run is set aside):
+        #: settled first when it answers again, so no message stays held for nothing
+        self.unsettled: list[Unsettled] = []
+        #: the task that ran last, if its outcome could not be stored yet
+        self.unstored: Unstored | None = None
         #: the next tasks, taken ahead while earlier ones ran (not started yet)
         self.ahead: deque[Task] = deque()
         #: requests written and not read yet (acknowledgements, maybe a take)
@@ -94,14 +104,21 @@ class Worker(Role):
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
 
     def _finish_pending(self) -> None:
-        """Acknowledge the last tasks run and hand back those taken ahead."""
+        """Store what is still to be stored, acknowledge the last tasks run and hand back
+        those taken ahead."""
+        flush_due(force=True)
         try:
             self._collect()
+            unstored, self.unstored = self.unstored, None
+            if unstored is not None:
+                unstored.store()
+                self.finished = unstored.task
+            self.settle()
             finished, self.finished = self.finished, None
             if finished is not None:
                 self.huey.finish(finished)
             self._hand_back_taken()
-        except StorageError as exc:  # the lease hands them back: at least once, as promised
+        except Exception as exc:  # the lease hands them back: at least once, as promised
             logger.error("%s cannot settle its last tasks: %s", self.name, exc)
 
     def _hooks(self, what: str, run: Callable[[], None]) -> None:
@@ -116,6 +133,10 @@ class Worker(Role):
         """One iteration: stamp, take a task (or wait for one), run it."""
         self.slot.beat(self.clock() if now is None else now)
         self.reopen_if_asked()
+        flush_due()
+        if self.unstored is not None:
+            self._store_outcome()
+            return
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         lane = self.lane
@@ -127,14 +148,16 @@ class Worker(Role):
                 task = self.ahead.popleft()
             else:
                 self._collect()  # acknowledgements still unread: before a take that waits
-                task = self.huey.dequeue(wait, finished=self.finished)
+                task = self.huey.dequeue(wait, finished=self.finished,
+                                         unsettled=self.unsettled)
                 self.finished = None
         except StorageError as exc:
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
             self.pause()
             return
-        except Exception:
-            logger.exception("%s: error reading from the queue", self.name)
+        except Exception as exc:
+            FAILED_LOG.error("%s: error reading from the queue: %s", self.name, exc,
+                             exc_info=True)
             self.pause()
             return
         self.errors.recovered("%s reads the queue again%s", self.name, settled)
@@ -152,13 +175,59 @@ class Worker(Role):
         self.run(task)
 
     def settle(self) -> str:
-        """Hand back the message of a task whose run the storage cut short (it runs
-        again: at least once); a no-op if its ack reached the storage after all."""
-        if self.unsettled is None:
-            return ""
-        self.huey.storage.requeue(self.unsettled)
-        self.unsettled = None
-        return ", and handed back a task it could not finish"
+        """Settle what the storage failed to settle before, oldest first (a message
+        handed back runs again: at least once; one already acknowledged after all is
+        not queued twice). Raises if the storage still fails: the rest waits."""
+        done = 0
+        while self.unsettled:
+            self.huey.settle(self.unsettled[0])
+            del self.unsettled[0]
+            done += 1
+        return f", and settled {done} message(s) it held" if done else ""
+
+    def _set_aside(self, message: Message | None, reason: str) -> None:
+        """A message this worker cannot run goes to the dead letters, now or, if the
+        storage fails, as soon as it answers again."""
+        if message is None:
+            return
+        try:
+            self.huey.settle(Unsettled(message, SET_ASIDE, reason), self.unsettled)
+        except Exception as exc:  # kept in self.unsettled
+            self.errors.error("%s cannot set a message aside yet: %s", self.name, exc)
+
+    def _store_outcome(self) -> None:
+        """Try again to store the outcome of the task that ran last (outcome.py); the
+        wait is spent in short steps: the heartbeat stays fresh and a stop is seen."""
+        unstored = self.unstored
+        wait = unstored.next_at - self.clock()
+        if wait > 0:
+            self.stop_flag.wait(min(wait, 1.0))
+            return
+        task = unstored.task
+        try:
+            unstored.store()
+        except StorageError as exc:
+            self._outcome_failed(unstored, exc)
+            return
+        except Exception as exc:
+            self.unstored = None
+            FAILED_LOG.error("%s cannot store the outcome of task %s: %s", self.name,
+                             task.id, exc, exc_info=True)
+            self._set_aside(task.message, unstored.reason(exc))
+            return
+        self.unstored = None
+        self.finished = task  # acknowledged with the next take, which logs the recovery
+        logger.debug("%s stored the outcome of task %s", self.name, task.id)
+
+    def _outcome_failed(self, unstored: Unstored, exc: StorageError) -> None:
+        """Schedule the next try, or set the message aside when refusals are used up."""
+        wait = unstored.failed(exc, self.clock())
+        self.unstored = None if wait is None else unstored
+        if wait is None:
+            self._set_aside(unstored.task.message, unstored.reason(exc))
+            return
+        self.errors.error("%s cannot store the outcome of task %s yet (next try in "
+                          "%.0fs): %s", self.name, unstored.task.id, wait, exc)
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -188,7 +257,7 @@ class Worker(Role):
         the next take (or at shutdown)."""
         if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
             task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
-        finished, message = True, task.message
+        finished, message, stalled = True, task.message, False
         previous, self.finished = self.finished, None
         self._take_ahead(previous)
         lane = self.lane
@@ -203,12 +272,20 @@ class Worker(Role):
             hand_back(self.huey, task)
             self._hand_back_ahead()
             raise
-        except StorageError as exc:
+        except OutcomeNotStored as exc:  # it ran: its outcome is tried again, not the task
+            if lane is not None:
+                lane.leave(self)
+            self._outcome_failed(Unstored(task, exc.store), exc)
+        except StorageError as exc:  # before it ran: it goes back, after a pause
             self.errors.error("%s lost the storage while running task %s: %s", self.name,
                               task.id, exc)
-            self.unsettled = message
-        except Exception:
-            logger.exception("%s: unhandled error while executing task %s", self.name, task.id)
+            self.unsettled.append(Unsettled(message, REQUEUE))
+            stalled = True
+        except Exception as exc:
+            FAILED_LOG.error("%s: unhandled error while executing task %s: %s", self.name,
+                             task.id, exc, exc_info=True)
+            self._set_aside(message, f"{task.name} {task.id}: cannot be handled: "
+                            f"{type(exc).__name__}: {exc}")
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey
             self.busy = False
             fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
@@ -221,6 +298,8 @@ class Worker(Role):
             self.slot.end_task(self.clock(), counted=finished)
         if self.pending is not None and self.pending.taking:
             self._collect()
+        if stalled:
+            self.pause()
 
     def _judge(self, cpu: float, crowded: bool) -> None:
         """Whether the next task runs holding the lane (see lane.py): a wait while others
@@ -234,7 +313,9 @@ class Worker(Role):
     def _take_ahead(self, previous: Task | None) -> None:
         """Send the take of the next tasks now (if the last one was short and none is
         left from the last take), or at least the acknowledgement of ``previous``; after
-        a long task, make sure ``previous`` is acknowledged before one that may run long."""
+        a long task, make sure ``previous`` is acknowledged before one that may run long.
+        An acknowledgement the storage did not confirm is sent again later."""
+        message, forget = (None, ()) if previous is None else (previous.message, previous.forget)
         try:
             lane = self.lane
             if (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
@@ -252,17 +333,27 @@ class Worker(Role):
             self._collect()
             if previous is not None:
                 self.huey.finish(previous)
-        except StorageError as exc:  # the lease hands it back: at least once, as promised
+        except StorageError as exc:
             self._drop_pending()
+            if message is not None:
+                self.unsettled.append(Unsettled(message, ACK, forget=tuple(forget)))
             self.errors.error("%s cannot reach the queue: %s", self.name, exc)
 
     def _drop_pending(self) -> None:
-        """Give up on the answers still unread: what they acknowledged or took stays
-        held under the lease, which hands it back (at least once)."""
+        """Give up on the answers still unread: what they took stays held under the
+        lease, which hands it back (at least once); what they acknowledged is sent
+        again."""
         pending, self.pending = self.pending, None
+        self._ack_later(self.acking)
         self.acking = []
         if pending is not None:
             pending.drop()
+
+    def _ack_later(self, tasks: list[Task]) -> None:
+        """Acknowledgements whose replies were lost: sent again once the storage answers
+        (a message acknowledged already is not touched again)."""
+        self.unsettled.extend(Unsettled(t.message, ACK, forget=tuple(t.forget))
+                              for t in tasks if t.message is not None)
 
     def _collect(self) -> None:
         """Read what :meth:`_take_ahead` sent: the tasks taken join ``ahead``."""
@@ -271,8 +362,9 @@ class Worker(Role):
         if pending is None:
             return
         try:
-            self.ahead.extend(self.huey.receive(pending, acking))
-        except StorageError as exc:  # a lost acknowledgement: the lease hands it back
+            self.ahead.extend(self.huey.receive(pending, acking, unsettled=self.unsettled))
+        except StorageError as exc:  # the acknowledgements are sent again
+            self._ack_later(acking)
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
 
     def _hand_back_taken(self) -> None:

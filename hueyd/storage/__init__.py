@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, Message, Storage, StorageError, StorageUnusable
+from hueyd.storage.base import (DeadLetter, Message, Storage, StorageError, StorageRefused,
+                                StorageUnusable)
 
 #: public name -> module that defines it
 BACKENDS = {
@@ -20,7 +21,8 @@ BACKENDS = {
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
 }
 
-__all__ = ["DeadLetter", "Message", "Storage", "StorageError", "StorageUnusable", *BACKENDS]
+__all__ = ["DeadLetter", "Message", "Storage", "StorageError", "StorageRefused",
+           "StorageUnusable", *BACKENDS]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,11 +30,19 @@ class StorageError(Exception):
     """
 
 
-class StorageUnusable(StorageError):
+class StorageRefused(StorageError):
+    """The backend answered, and refused: Redis out of memory (``maxmemory``) or
+    answering with an error, an SQLite file on a full disk or read-only. Unlike an
+    outage, the next attempt reaches it too: a worker retries what it must store
+    a few times, then sets the message aside (a dead letter naming the error).
+    """
+
+
+class StorageUnusable(StorageRefused):
     """The backend answered, and no retry can change its answer: a wrong password, a
     file that is not a database, a read-only file or folder.
 
-    A :class:`StorageError` still, so workers back off as for an outage; the daemon
+    A :class:`StorageRefused` still, so workers back off and retry as for a refusal; the daemon
     stops on it with one line and exit 78 instead of waiting (systemd must not
     restart it in a loop either)."""
 
@@ -157,6 +165,13 @@ class Storage(abc.ABC):
     def requeue(self, message: Message) -> None:
         """Hand an unfinished message back to the head of the queue."""
         self.enqueue(message.data)
+
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        """Move a message that cannot be run from the consumer's hands to the dead
+        letters, with ``reason``. Backends with leases do it in one atomic step that
+        adds nothing if the message is no longer held (taken back by a recovery)."""
+        self.add_dead_letter(message.data, reason, ts)
+        self.ack(message)
 
     # -- leases: at-least-once delivery --------------------------------------------
     def start_consuming(self, consumer_id: str | None = None) -> str:

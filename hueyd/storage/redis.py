@@ -15,8 +15,6 @@ receipt (:class:`InFlight`) names the entry and its list. Needs Redis >= 6.2.
 """
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any, Callable, NamedTuple, Sequence
 
 import redis
@@ -282,13 +280,12 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     # -- dead letters --------------------------------------------------------------
     @translate_errors
     def add_dead_letter(self, data: bytes, reason: str, ts: float) -> None:
-        header = json.dumps({"id": uuid.uuid4().hex, "ts": ts, "reason": reason})
-        self.conn.rpush(self.keys.dead, header.encode() + b"\n" + data)
+        self.conn.rpush(self.keys.dead, lua.letter(data, reason, ts))
 
     @translate_errors
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         entries = self.conn.lrange(self.keys.dead, 0, limit - 1 if limit else -1)
-        return [dead_letter(e) for e in entries]
+        return [lua.dead_letter(e) for e in entries]
 
     @translate_errors
     def dead_letter_count(self) -> int:
@@ -379,11 +376,8 @@ class PriorityRedisExpireStorage(ExpiringValues, PriorityRedisStorage):
 
 
 def scheduled_data(member: bytes) -> bytes:
-    """The message inside a schedule member (``b"<priority>:" + data``)."""
-    return member.split(b":", 1)[1]
+    """The message inside a schedule member (``b"<priority>:" + data``); a member
+    that is not ours is taken whole (and refused as garbage when it is read)."""
+    _, sep, data = member.partition(b":")
+    return data if sep else member
 
-
-def dead_letter(entry: bytes) -> DeadLetter:
-    header, data = entry.split(b"\n", 1)
-    meta = json.loads(header)
-    return DeadLetter(data, meta["reason"], meta["ts"], meta["id"])

@@ -16,7 +16,7 @@ from redis import exceptions as redis_errors
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hueyd.storage.base import StorageError, StorageUnusable
+from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,7 +50,9 @@ ADDRESS_PARAMS = ("host", "port", "db", "username", "password", "unix_socket_pat
 
 def translate_errors(method: F) -> F:
     """Raise :class:`StorageError` (naming the server) for an unreachable Redis, and
-    :class:`StorageUnusable` when it refuses our credentials."""
+    :class:`StorageRefused` for an error reply (``OOM command not allowed``, a key of
+    the wrong type, a script error): the server is there and says no;
+    :class:`StorageUnusable` when it refuses our credentials (no retry helps)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -62,7 +64,11 @@ def translate_errors(method: F) -> F:
                 raise StorageUnusable(f"redis at {self.location}: {cause} ({exc})") from exc
             if isinstance(exc, UNREACHABLE):
                 raise StorageError(f"redis at {self.location}: {exc}") from exc
-            raise
+            # redis-py >= 4.5 drops the reply's code for the errors it has a class for
+            # ("OOM command not allowed" becomes OutOfMemoryError("command not allowed"))
+            kind = type(exc).__name__
+            detail = str(exc) if kind == "ResponseError" else f"{kind}: {exc}"
+            raise StorageRefused(f"redis at {self.location}: {detail}") from exc
 
     return wrapper  # type: ignore[return-value]
 

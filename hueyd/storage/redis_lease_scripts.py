@@ -154,3 +154,18 @@ for i = 3, #ARGV do
 end
 return 1
 """
+
+#: Set a held message aside. KEYS: its in-flight list, the deliveries hash, the dead
+#: letters; ARGV: the entry, the message's sha1, the dead letter (header line + data).
+#: The LREM comes first: once a script has written, Redis lets it finish even at
+#: ``maxmemory`` (atomicity), so a message can leave a full server's in-flight list
+#: for the dead letters, where a plain RPUSH is refused. Returns 0 if the message was
+#: no longer held (acknowledged, or taken back by a recovery): nothing is added.
+SET_ASIDE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+return 1
+"""

@@ -25,6 +25,7 @@ from hueyd.storage import redis_lease_scripts as lease_lua
 from hueyd.storage.base import Message
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
 from hueyd.storage.redis_client import translate_errors
+from hueyd.storage.redis_scripts import letter
 from hueyd.storage.redis_wire import Batch, Script
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("hueyd.storage")
 
 FINISH = Script(lease_lua.FINISH)
+SET_ASIDE = Script(lease_lua.SET_ASIDE)
 
 
 class InFlight(NamedTuple):
@@ -158,6 +160,20 @@ class RedisLeases(LeaseHolder):
             batch.execute(self.pool)
         if receipt is not None:
             self._forget(receipt)
+
+    @translate_errors
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        """From the in-flight list to the dead letters in one script (see SET_ASIDE)."""
+        receipt = message.receipt
+        if not (isinstance(receipt, InFlight) and receipt.held_in):
+            self.add_dead_letter(message.data, reason, ts)
+            return
+        batch = Batch()
+        batch.script(SET_ASIDE, [receipt.held_in, self.keys.deliveries, self.keys.dead],
+                     [receipt.entry, hashlib.sha1(message.data).hexdigest(),
+                      letter(message.data, reason, ts)])
+        batch.execute(self.pool)
+        self._forget(receipt)
 
     @translate_errors
     def requeue(self, message: Message) -> None:

@@ -26,7 +26,11 @@ in flight; a token lost with a crashed worker loses nothing.
 """
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
+
+from hueyd.storage.base import DeadLetter
 
 #: bytes of order prefix on every priority-queue member
 PRIORITY_PREFIX_LEN = 14
@@ -127,14 +131,23 @@ local function push_head(data, priority)
 end
 local function from_in_flight(entry)
   local sep = string.find(entry, ':', 1, true)
-  return string.sub(entry, sep + 15), -tonumber(string.sub(entry, 1, sep - 1))
+  if not sep then
+    return entry, 0
+  end
+  return string.sub(entry, sep + 15), -(tonumber(string.sub(entry, 1, sep - 1)) or 0)
 end
 """
 
+# A member that is not ours (no "<priority>:") moves whole, with priority 0, and is
+# refused by the worker like any garbage: a script that failed halfway through its
+# loop would already have removed the batch from the schedule (Redis does not undo).
 SPLIT_SCHEDULED = """
 local function split(member)
   local sep = string.find(member, ':', 1, true)
-  return string.sub(member, sep + 1), tonumber(string.sub(member, 1, sep - 1))
+  if not sep then
+    return member, 0
+  end
+  return string.sub(member, sep + 1), tonumber(string.sub(member, 1, sep - 1)) or 0
 end
 """
 
@@ -172,7 +185,8 @@ return #due
 REQUEUE_DEAD = """
 local letters = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1)
 for _, letter in ipairs(letters) do
-  push(string.sub(letter, string.find(letter, '\\n', 1, true) + 1), 0)
+  local sep = string.find(letter, '\\n', 1, true)
+  push(sep and string.sub(letter, sep + 1) or letter, 0)
 end
 redis.call('LTRIM', KEYS[5], #letters, -1)
 return #letters
@@ -233,3 +247,20 @@ return value
 def queue_script(push: str, body: str) -> str:
     """A script that pushes to the queue the way ``push`` (LIST_PUSH or PRIORITY_PUSH) does."""
     return push + body
+
+
+def letter(data: bytes, reason: str, ts: float) -> bytes:
+    """A dead-letter entry: its JSON header line, then the message."""
+    header = json.dumps({"id": uuid.uuid4().hex, "ts": ts, "reason": reason})
+    return header.encode() + b"\n" + data
+
+
+def dead_letter(entry: bytes) -> DeadLetter:
+    """The dead letter in an entry; one that is not ours (written by someone else with
+    access to Redis) is shown whole, as unreadable, rather than failing the listing."""
+    header, _, data = entry.partition(b"\n")
+    try:
+        meta = json.loads(header)
+        return DeadLetter(data, str(meta["reason"]), float(meta["ts"]), str(meta["id"]))
+    except (ValueError, TypeError, KeyError):
+        return DeadLetter(entry, "unreadable dead-letter entry", 0.0, "")

@@ -27,6 +27,8 @@ PEEK_CHUNK = 500
 
 #: the oldest dead letters of a name; parameters: name, limit (-1 = all)
 OLDEST_DEAD = "name = ? ORDER BY id LIMIT ?"
+#: parameters: name, data, reason, ts
+ADD_DEAD = "INSERT INTO hueyd_dead_letter (name, data, reason, ts) VALUES (?, ?, ?, ?)"
 #: a kv row is visible while it has no expiry or has not reached it
 LIVE = "(expires IS NULL OR expires > ?)"
 
@@ -102,6 +104,18 @@ class SqliteStorage(SqliteLeases, Storage):
             return  # never dequeued: nothing is held
         row_id, claim = message.receipt
         self._sql("DELETE FROM hueyd_queue WHERE id = ? AND claim = ?", row_id, claim)
+
+    @translate_errors
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        """Delete the claimed row and add the dead letter in one transaction; nothing
+        is added if the row is no longer this claim's (taken back by a recovery)."""
+        with write_transaction(self._db.get()) as conn:
+            if message.receipt is not None:
+                row_id, claim = message.receipt
+                if not conn.execute("DELETE FROM hueyd_queue WHERE id = ? AND claim = ?",
+                                    (row_id, claim)).rowcount:
+                    return
+            conn.execute(ADD_DEAD, (self.name, message.data, reason, float(ts)))
 
     @translate_errors
     def requeue(self, message: Message) -> None:
@@ -236,8 +250,7 @@ class SqliteStorage(SqliteLeases, Storage):
     # -- dead letters ----------------------------------------------------------------------
     @translate_errors
     def add_dead_letter(self, data: bytes, reason: str, ts: float) -> None:
-        self._sql("INSERT INTO hueyd_dead_letter (name, data, reason, ts) VALUES (?, ?, ?, ?)",
-                  self.name, data, reason, float(ts))
+        self._sql(ADD_DEAD, self.name, data, reason, float(ts))
 
     @translate_errors
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:

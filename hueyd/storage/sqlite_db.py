@@ -22,7 +22,7 @@ from urllib.parse import quote
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from hueyd.storage.base import StorageError, StorageUnusable
+from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,10 +96,16 @@ class _ThreadConnection:
         self.key = key  # (pid, generation) it was opened for
 
 
+#: primary result codes that say the file refuses writes (a full disk, a read-only
+#: file or folder), as opposed to a lock held too long (``sqlite_errorcode``: 3.11)
+REFUSING = {getattr(sqlite3, name, -1) for name in ("SQLITE_FULL", "SQLITE_READONLY")}
+
+
 def translate_errors(method: F) -> F:
     """Raise :class:`StorageError` (naming the file) when SQLite cannot serve us:
-    locked past the busy timeout, I/O errors; :class:`StorageUnusable` when it never
-    will: unopenable, read-only, not a database, corrupt."""
+    locked past the busy timeout, I/O errors; :class:`StorageRefused` when it refuses
+    writes for now (a full disk); :class:`StorageUnusable` when it never will:
+    unopenable, read-only, not a database, corrupt."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -108,7 +114,11 @@ def translate_errors(method: F) -> F:
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
                 raise  # our bug, not the backend's state
-            raise storage_error(self.filename, exc) from exc
+            error = storage_error(self.filename, exc)
+            code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+            if type(error) is StorageError and code in REFUSING:  # a full disk
+                error = StorageRefused(str(error))
+            raise error from exc
 
     return wrapper  # type: ignore[return-value]
 
