@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("hueyd.revocation")
 #: an unreadable entry is read again with every task it names: one line per interval
 UNREADABLE_LOG = RateLimitedLog(logger, level=logging.WARNING)
+#: the consumer removes each unreadable entry it meets (one line per interval too: an
+#: attacker may plant thousands)
+REMOVED_LOG = RateLimitedLog(logger, level=logging.WARNING)
 
 
 class Revocations:
@@ -67,8 +70,9 @@ class Revocations:
                 revoked, spent = verdict(decode_entry(raw), now)
             except ValueError as exc:
                 revoked, spent = False, True  # reported once: the consumer removes it
-                UNREADABLE_LOG.log("%s unreadable revocation entry %s: %s",
-                                   "ignoring" if peek else "removed", key, exc)
+                (UNREADABLE_LOG if peek else REMOVED_LOG).log(
+                    "%s unreadable revocation entry %s: %s", "ignoring" if peek else "removed",
+                    key, exc)
             if spent and not peek:
                 self.huey.delete(key)
             if revoked:

@@ -3,6 +3,8 @@
 revocations are plain JSON, never unpickled; a planted chord result is never unpickled."""
 from __future__ import annotations
 
+import logging
+
 import pickle
 
 import pytest
@@ -64,7 +66,12 @@ def test_set_secret_key_refuses_an_empty_key_and_a_serializer_that_cannot_sign(m
 
 @pytest.mark.parametrize("key", [None, "k"], ids=["unsigned", "signed"])
 def test_revocations_are_plain_json_and_a_planted_pickle_is_never_read(make_huey, plant, key,
-                                                                         caplog):
+                                                                         caplog, monkeypatch):
+    from hueyd.api import revocation
+    from hueyd.ratelog import RateLimitedLog
+    for name in ("UNREADABLE_LOG", "REMOVED_LOG"):  # no line held back by an earlier test
+        monkeypatch.setattr(revocation, name, RateLimitedLog(revocation.logger,
+                                                             level=logging.WARNING))
     evil, _ = plant
     huey = make_huey(secret_key=key)
 
