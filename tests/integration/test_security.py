@@ -78,7 +78,9 @@ def test_planted_queue_and_schedule_entries_are_dead_letters_never_unpickled(
     letters = app.huey.storage.dead_letters()
     assert sorted(letter.reason for letter in letters) == ["missing signature"] * 2
     assert {letter.data for letter in letters} == {evil, evil + b" "}
-    assert count(daemon, "dead-lettered a message of itest: missing signature", 2) == 2
+    # reported: both are dead letters with the reason; the log says it at least once (a
+    # second line within the rate limit's interval is counted into the next one)
+    assert count(daemon, "as a dead letter: missing signature", 1) >= 1
     assert not marker.exists()
 
 

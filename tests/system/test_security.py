@@ -60,8 +60,8 @@ def test_the_readme_key_signs_the_queue_and_a_planted_pickle_never_runs(admin):
     admin.systemctl("restart", "hueyd@blog")
     assert admin.run_task("blog", "add", 2, 3) == 5  # the client signs with the key
     assert admin.client("blog", "plant", MARKER) == {"planted": True}
-    admin.wait_journal("blog", r"dead-lettered a message of blog: missing signature",
-                       after=mark)
+    admin.wait_journal("blog", r"set aside a message of blog as a dead letter: "
+                       r"missing signature", after=mark)
     assert admin.run_task("blog", "add", 1, 1) == 2  # still running
     listed = admin.box.run("hueyd", "dead-letter", "list", "--config", "/etc/hueyd/blog.yaml")
     assert "missing signature" in listed.stdout, listed.describe()
