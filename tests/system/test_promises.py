@@ -149,6 +149,7 @@ def test_redis_over_a_unix_socket_as_the_readme_says(admin):
 
 
 def test_task_code_meets_the_sandbox_the_readme_lists(admin):
+    admin.box.run("mkdir", "-p", PROBE_DIR)  # deploying an app's code is the operator's step
     admin.box.write_file(f"{PROBE_DIR}/probe_app.py", PROBE_APP)
     admin.box.write_file(f"{PROBE_DIR}/client.py", PROBE_CLIENT)
     admin.box.write_file("/tmp/hueyd-host-marker", "the machine's own /tmp\n")
