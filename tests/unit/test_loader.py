@@ -82,7 +82,10 @@ def test_relative_pythonpath_is_relative_to_chdir(tmp_path, isolated, package):
     config = load_config(None, {"app": f"{package}.tasks.main.huey", "chdir": str(tmp_path),
                                 "pythonpath": ("src",),
                                 "environment": {"APP_DB": str(tmp_path / "a.db")}})
-    isolated.append(load_app(config))
+    huey = load_app(config)
+    isolated.append(huey)
+    # "src" was found under the new working directory, and put first on sys.path
+    assert os.getcwd() == str(tmp_path) and sys.path[0] == str(tmp_path / "src")
 
 
 def test_sqlite_path_replaces_the_apps_file(tmp_path, isolated, package):
