@@ -32,6 +32,7 @@ from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.lane import Lane, waited
 from hueyd.consumer.outcome import Unstored
 from hueyd.consumer.role import Role, StopFlag, WorkerInterrupted
+from hueyd.consumer.settings import DEFAULTS, ConsumerSettings
 from hueyd.ratelog import RateLimitedLog, flush_due
 from hueyd.storage.base import StorageError
 
@@ -55,18 +56,15 @@ AHEAD_MOST = 8
 
 class Worker(Role):
     def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag, name: str = "Worker-1",
-                 delay: float = 0.1, max_delay: float = 10.0, backoff: float = 1.15,
-                 task_timeout: float | None = None,
+                 settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, lane: Lane | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
         self.name = name
-        self.initial_delay = self.delay = delay
-        self.max_delay = max_delay
-        self.backoff = backoff
-        self.task_timeout = task_timeout
+        self.settings = settings
+        self.delay = settings.delay  # the current polling delay (backs off, see pause)
         self.clock = clock
         self.errors = RateLimitedLog(logger)
         #: the last task run, not acknowledged yet: the next dequeue does it in the same
@@ -167,7 +165,7 @@ class Worker(Role):
             if not storage.blocking:
                 self.pause()
             return
-        self.delay = self.initial_delay
+        self.delay = self.settings.delay
         self.reopen_if_asked()  # asked while waiting in dequeue: before this task logs
         if self.stop_flag.is_set():  # stopping: a task not started yet goes back (at
             self.ahead.appendleft(task)  # shutdown, in its place before those taken ahead)
@@ -248,15 +246,16 @@ class Worker(Role):
 
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
-        self.delay = min(self.delay, self.max_delay)
+        self.delay = min(self.delay, self.settings.max_delay)
         self.stop_flag.wait(self.delay)
-        self.delay *= self.backoff
+        self.delay *= self.settings.backoff
 
     def run(self, task: Task) -> None:
         """Execute one task; its outcome is stored, and its message acknowledged with
         the next take (or at shutdown)."""
-        if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
-            task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
+        limit = self.settings.task_timeout
+        if limit and (not task.timeout or task.timeout > limit):
+            task.timeout = limit  # the runtime's timeout handler enforces it
         finished, message, stalled = True, task.message, False
         previous, self.finished = self.finished, None
         self._take_ahead(previous)

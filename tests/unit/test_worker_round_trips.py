@@ -15,6 +15,7 @@ import redis
 
 import hueyd
 from hueyd.consumer.heartbeat import make_slots
+from hueyd.consumer.settings import ConsumerSettings
 from hueyd.consumer.worker import AHEAD_MOST, Worker
 
 TASKS = 200
@@ -30,7 +31,8 @@ def reads_processed(client: redis.Redis) -> int:
 
 
 def drain(huey: hueyd.RedisHuey, tasks: int) -> Worker:
-    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(), delay=0.01)
+    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(),
+                    settings=ConsumerSettings(delay=0.01))
     worker.initialize()
     for _ in range(tasks + 1):  # the last take acknowledges the last task
         worker.loop()
@@ -122,7 +124,8 @@ def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
     huey, noop, ran, client = noop_app(redis_url, "ahead-stop")
     for n in range(12):
         noop(n)
-    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(), delay=0.01)
+    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(),
+                    settings=ConsumerSettings(delay=0.01))
     worker.initialize()
     for _ in range(3):  # a take of one with task 1, a take of two with task 2
         worker.loop()
