@@ -16,7 +16,8 @@ import redis
 import hueyd
 from hueyd.consumer.heartbeat import make_slots
 from hueyd.consumer.settings import ConsumerSettings
-from hueyd.consumer.worker import AHEAD_MOST, Worker
+from hueyd.consumer.take_ahead import AHEAD_MOST
+from hueyd.consumer.worker import Worker
 
 TASKS = 200
 
@@ -101,7 +102,7 @@ def test_short_tasks_take_the_next_ones_ahead_and_long_ones_do_not(redis_url):
     @huey.task()
     def long(n):
         held_while_running.append(in_flight())
-        threading.Event().wait(0.05)  # longer than worker.AHEAD_BELOW
+        threading.Event().wait(0.05)  # longer than take_ahead.AHEAD_BELOW
 
     huey.storage.start_consuming()
     for n in range(3):
