@@ -1,7 +1,23 @@
 """The consumer layer: workers, scheduler, worker types and health, driven by the daemon.
 
-``from hueyd.consumer import Consumer`` is huey's embeddable consumer.
+``from hueyd.consumer import Consumer`` is huey's embeddable consumer. It is loaded on
+first use: the daemon's config imports :mod:`hueyd.consumer.settings` (standard library
+only) before the command line knows whether gevent must monkey-patch.
 """
-from hueyd.consumer.consumer import Consumer
+from __future__ import annotations
 
-__all__ = ["Consumer"]
+from typing import TYPE_CHECKING, Any
+
+from hueyd.consumer.settings import ConsumerSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.consumer.consumer import Consumer
+
+__all__ = ["Consumer", "ConsumerSettings"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Consumer":
+        from hueyd.consumer.consumer import Consumer
+        return Consumer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,7 @@ from hueyd.consumer.heartbeat import Slot, make_slots
 from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
+from hueyd.consumer.settings import ConsumerSettings
 from hueyd.consumer.worker import DEFAULT_READ_TIMEOUT, Worker
 from hueyd.storage.base import StorageError
 
@@ -43,6 +44,8 @@ HANG_FLOOR = 10.0
 #: on an interrupt, how long a thread worker (it cannot be interrupted) may take to end its
 #: task on its own before the task is handed back: a task that short runs once, not again
 ABANDON_AFTER = 0.25
+#: ``members[SCHEDULER]`` is the scheduler; the workers follow it, Worker-1 first
+SCHEDULER = 0
 
 
 @dataclass
@@ -57,37 +60,26 @@ class Member:
 class Consumer:
     """Runs ``workers`` workers of ``worker_type`` plus one scheduler for ``huey``."""
 
-    def __init__(self, huey: Huey, workers: int = 1, worker_type: str = "thread",
-                 periodic: bool = True, delay: float = 0.1, max_delay: float = 10.0,
-                 backoff: float = 1.15, health_check_interval: float = 10.0,
-                 check_worker_health: bool = True, scheduler_interval: float = 1,
-                 utc: bool = True, task_timeout: float | None = None,
-                 shutdown_timeout: float | None = None,
+    def __init__(self, huey: Huey, settings: ConsumerSettings | None = None, *,
                  reopen_logs: Callable[[], None] | None = None,
-                 initial_delay: float | None = None, flush_locks: bool = False,
-                 extra_locks: str | None = None, periodic_minute: int | None = None) -> None:
-        if workers < 1:
-            raise ConfigurationError(f"workers must be at least 1, not {workers}")
-        if backoff <= 1:
-            raise ConfigurationError(f"backoff must be greater than 1, not {backoff}")
+                 periodic_minute: int | None = None, **options: Any) -> None:
+        """``settings``, or huey's keywords (``workers=4, worker_type="process"``...)
+        for an embedded consumer: one or the other."""
+        if settings is None:
+            settings = ConsumerSettings.from_options(**options)
+        elif options:
+            raise TypeError(f"settings given: no keywords too ({', '.join(options)})")
+        if settings.workers < 1:
+            raise ConfigurationError(f"workers must be at least 1, not {settings.workers}")
+        if settings.backoff <= 1:
+            raise ConfigurationError(f"backoff must be greater than 1, not {settings.backoff}")
         if huey.immediate:
             logger.warning("Consumer created for a Huey in immediate mode: "
                            "disable immediate mode before running it")
         self.huey = huey
-        self.workers = workers
-        self.worker_type = worker_type
-        self.periodic = periodic
-        self.delay = delay if initial_delay is None else initial_delay
-        self.max_delay = max_delay
-        self.backoff = backoff
-        self.health_check_interval = float(health_check_interval)
-        self.check_worker_health = check_worker_health
-        self.scheduler_interval = min(max(scheduler_interval, 1), 60)
-        self.utc = utc
-        self.task_timeout = task_timeout
-        self.shutdown_timeout = shutdown_timeout
+        self.settings = settings
         self.reopen_logs_hook = reopen_logs
-        self.runtime = get_runtime(worker_type)
+        self.runtime = get_runtime(settings.worker_type)
         self._lane = self.runtime.lane()  # shared by every worker, replacements too
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []
@@ -96,8 +88,9 @@ class Consumer:
         self._dying: list[Handle] = []  # killed, replaced, not reaped yet
         self._abandoned: list[Handle] = []  # running a handed-back task we cannot stop
         self._aborts = Aborts()  # hung worker processes sent SIGABRT, not gone yet
-        if flush_locks or extra_locks:
-            flushed = huey.flush_locks(*(extra_locks.split(",") if extra_locks else ()))
+        if settings.flush_locks or settings.extra_locks:
+            extra = settings.extra_locks.split(",") if settings.extra_locks else ()
+            flushed = huey.flush_locks(*extra)
             if flushed:
                 logger.warning("found stale locks: %s", ", ".join(sorted(flushed)))
 
@@ -108,11 +101,10 @@ class Consumer:
             raise ConfigurationError("the consumer cannot run a Huey in immediate mode: "
                                      "set huey.immediate = False")
         self._log_banner()
-        slots = make_slots(self.workers + 1, self.runtime.shared_slots)
+        slots = make_slots(self.settings.workers + 1, self.runtime.shared_slots)
         if self._periodic_minute:
-            slots[0].set_mark(self._periodic_minute)
-        self.members = [Member(self._make_role(i, slots[i]), slots[i])
-                        for i in range(self.workers + 1)]
+            slots[SCHEDULER].set_mark(self._periodic_minute)
+        self.members = [Member(self._make_role(i, slot), slot) for i, slot in enumerate(slots)]
         self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
         # one lease for every role: forked workers inherit the consumer id
         self.consumer_id = self.huey.storage.start_consuming()
@@ -122,22 +114,23 @@ class Consumer:
             self._spawn(member)
 
     def _log_banner(self) -> None:
+        settings = self.settings
         logger.info("hueyd consumer for %s started with %d %s worker(s), PID %d",
-                    self.huey.name, self.workers, self.worker_type, os.getpid())
-        logger.info("scheduler runs every %gs; periodic tasks are %s", self.scheduler_interval,
-                    "enabled" if self.periodic else "disabled")
+                    self.huey.name, settings.workers, settings.worker_type, os.getpid())
+        logger.info("scheduler runs every %gs; periodic tasks are %s",
+                    settings.scheduler_interval,
+                    "enabled" if settings.periodic else "disabled")
         names = self.huey.task_names
         logger.info("the following tasks are available:%s",
                     "".join(f"\n+ {name}" for name in names) if names else " none")
 
     def _make_role(self, index: int, slot: Slot) -> Role:
         flag = self.runtime.stop_flag()
-        if index == 0:
-            return Scheduler(self.huey, slot, flag, self.scheduler_interval, self.periodic,
-                             self.utc, reopen_logs=self.reopen_logs_hook)
-        return Worker(self.huey, slot, flag, f"Worker-{index}", self.delay, self.max_delay,
-                      self.backoff, self.task_timeout, reopen_logs=self.reopen_logs_hook,
-                      lane=self._lane)
+        if index == SCHEDULER:
+            return Scheduler(self.huey, slot, flag, self.settings,
+                             reopen_logs=self.reopen_logs_hook)
+        return Worker(self.huey, slot, flag, f"Worker-{index}", self.settings,
+                      reopen_logs=self.reopen_logs_hook, lane=self._lane)
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
@@ -147,7 +140,7 @@ class Consumer:
         """Keep the latest task error for STATUS=, in the slot of the worker running the
         task (this runs in that worker's thread or process: the slot's one writer)."""
         detail = f"{type(args[0]).__name__}: {args[0]}" if args else signal_name
-        for member in self.members[1:]:
+        for member in self.worker_members:
             if member.slot.read().task_id == task.id:
                 member.slot.record_error(time.monotonic(), f"{task.name}: {detail}")
                 return
@@ -157,14 +150,15 @@ class Consumer:
     def limits(self) -> Limits:
         storage = self.huey.storage
         idle = (getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking
-                else self.max_delay)
-        timeout = None if self.task_timeout is None else self.task_timeout + TIMEOUT_GRACE
+                else self.settings.max_delay)
+        task_timeout = self.settings.task_timeout
+        timeout = None if task_timeout is None else task_timeout + TIMEOUT_GRACE
         return Limits(worker_hang_after=max(HANG_FLOOR, 3 * idle + 5),
                       scheduler_hang_after=HANG_FLOOR, task_timeout=timeout)
 
     def snapshot(self) -> list[Observation]:
         return [Observation(m.role.name, m.handle is not None and m.handle.is_alive(),
-                            m.slot.read(), "scheduler" if i == 0 else "worker")
+                            m.slot.read(), "scheduler" if i == SCHEDULER else "worker")
                 for i, m in enumerate(self.members)]
 
     def health(self, now: float | None = None) -> list[Verdict]:
@@ -190,7 +184,7 @@ class Consumer:
                 repaired = True
             else:
                 logger.error("%s, and a %s worker cannot be stopped", verdict.describe(),
-                             self.worker_type)
+                             self.settings.worker_type)
         return self.health(now) if repaired else verdicts
 
     def _replace(self, member: Member, verdict: Verdict) -> None:
@@ -295,7 +289,7 @@ class Consumer:
             self._hand_back_slot(member)
             self._abandoned.append(member.handle)
             logger.warning("%s cannot be interrupted: its task was handed back, "
-                           "the %s is left to finish", member.role.name, self.worker_type)
+                           "the %s is left to finish", member.role.name, self.settings.worker_type)
 
     def _hand_back_slot(self, member: Member) -> None:
         message = member.slot.message()
@@ -309,12 +303,12 @@ class Consumer:
         self.request_stop()
         if graceful:
             logger.info("shutting down gracefully...")
-            if self._wait_stopped(self.shutdown_timeout):
+            if self._wait_stopped(self.settings.shutdown_timeout):
                 logger.info("all workers have stopped")
                 self._disconnect()
                 return
             logger.warning("shutdown timeout of %ss elapsed, interrupting workers",
-                           self.shutdown_timeout)
+                           self.settings.shutdown_timeout)
         self.interrupt()
         if not self._wait_stopped(KILL_GRACE):
             self.kill_remaining()
@@ -368,13 +362,18 @@ class Consumer:
     @property
     def periodic_minute(self) -> int | None:
         """The last minute the scheduler handled (carried over a restart)."""
-        mark = self.members[0].slot.read().mark if self.members else 0
+        mark = self.members[SCHEDULER].slot.read().mark if self.members else 0
         return int(mark) if mark else None
 
     @property
     def worker_threads(self) -> list[tuple[Role, Handle | None]]:
         """huey's attribute: (worker, process) per worker."""
-        return [(m.role, m.handle) for m in self.members[1:]]
+        return [(m.role, m.handle) for m in self.worker_members]
+
+    @property
+    def worker_members(self) -> list[Member]:
+        """The members that run tasks (all but the scheduler)."""
+        return [m for i, m in enumerate(self.members) if i != SCHEDULER]
 
     # -- huey's blocking run -----------------------------------------------------------------
     def run(self) -> None:
@@ -383,13 +382,13 @@ class Consumer:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda n, _f: received.append(n))
         self.start()
-        next_check = time.monotonic() + self.health_check_interval
+        next_check = time.monotonic() + self.settings.health_check_interval
         while not received:
             time.sleep(0.1)
             self.reap()
-            if self.check_worker_health and time.monotonic() >= next_check:
+            if self.settings.check_worker_health and time.monotonic() >= next_check:
                 self.check_health()
-                next_check = time.monotonic() + self.health_check_interval
+                next_check = time.monotonic() + self.settings.health_check_interval
         self.stop(graceful=received[0] != signal.SIGTERM)
         if received[0] == signal.SIGHUP:
             logger.info("consumer restarting")

@@ -16,6 +16,7 @@ from typing import Any, ContextManager
 from hueyd.api.exceptions import ConfigurationError
 from hueyd.consumer.lane import Lane
 from hueyd.consumer.role import Role, StopFlag
+from hueyd.consumer.settings import WORKER_TYPES
 
 logger = logging.getLogger("hueyd.consumer")
 
@@ -26,7 +27,6 @@ RUNTIMES = {
     "greenlet": "hueyd.consumer.runtime_greenlet:GreenletRuntime",
     "gevent": "hueyd.consumer.runtime_greenlet:GreenletRuntime",
 }
-WORKER_TYPES = ("thread", "process", "greenlet")
 
 
 class Handle(abc.ABC):

@@ -11,7 +11,7 @@ import threading
 from hueyd.consumer.lane import Lane
 from hueyd.consumer.role import Role, StopFlag, run_role
 from hueyd.consumer.runtime import Handle, Runtime
-from hueyd.consumer.worker import AHEAD_BELOW
+from hueyd.consumer.take_ahead import AHEAD_BELOW
 
 logger = logging.getLogger("hueyd.consumer")
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.role import Role, StopFlag
+from hueyd.consumer.settings import DEFAULTS, ConsumerSettings
 from hueyd.ratelog import RateLimitedLog, flush_due
 from hueyd.storage.base import StorageError
 
@@ -43,17 +44,17 @@ def minute_of(timestamp: float) -> int:
 class Scheduler(Role):
     name = "Scheduler"
 
-    def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag, interval: float = 1,
-                 periodic: bool = True, utc: bool = True,
+    def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag,
+                 settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
-        self.interval = min(max(interval, 1), 60)
-        self.periodic = periodic
-        self.utc = utc
+        self.interval = settings.scheduler_interval  # clamped by the settings
+        self.periodic = settings.periodic
+        self.utc = settings.utc
         self.clock = clock
         self.monotonic = monotonic
         self.next_tick: float | None = None

@@ -1,19 +1,12 @@
-"""The worker role: dequeue → execute → heartbeat, one task at a time.
+"""The worker role: take → run → acknowledge, one task at a time, with a heartbeat.
 
 With a blocking storage (Redis) the worker waits inside ``dequeue(timeout)``:
 no polling. Otherwise (SQLite) it polls, sleeping ``delay`` seconds after an
 empty read and multiplying the delay by ``backoff`` up to ``max_delay``
 (huey's rule); a task resets the delay.
 
-Taking ahead: while its tasks are short (the last one took under
-:data:`AHEAD_BELOW`), a worker sends the take of its next tasks, with the
-acknowledgement of the last one, just before running the current one, and reads
-the answer afterwards: the round trip overlaps the task. Each take while tasks
-stay short takes twice as many as the last, up to :data:`AHEAD_MOST`; while those
-run, each acknowledgement is written at once and its reply read with the next
-take (one wait per take, not per task). A task that runs long starts the count
-over, so a few messages at most wait behind a long task while other workers may
-be idle; a stop hands them back.
+Taking and acknowledging (taking ahead while tasks are short, acknowledging with
+the next take, settling what the storage failed to settle) is take_ahead.py's.
 Thread workers also share a :class:`~hueyd.consumer.lane.Lane`: while tasks are
 short and CPU-bound, one of them drains and the others park before taking.
 """
@@ -22,23 +15,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from hueyd.api.consuming import ACK, REQUEUE, SET_ASIDE, Unsettled
+from hueyd.api.consuming import REQUEUE, SET_ASIDE, Unsettled
 from hueyd.api.execution import OutcomeNotStored
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.lane import Lane, waited
 from hueyd.consumer.outcome import Unstored
 from hueyd.consumer.role import Role, StopFlag, WorkerInterrupted
+from hueyd.consumer.settings import DEFAULTS, ConsumerSettings
+from hueyd.consumer.take_ahead import AHEAD_BELOW, TakeAhead
 from hueyd.ratelog import RateLimitedLog, flush_due
 from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.api.task import Task
-    from hueyd.storage.base import Message, PendingTake
+    from hueyd.storage.base import Message
 
 logger = logging.getLogger("hueyd.consumer.worker")
 #: errors no message should cause (a bug, or something the checks did not foresee):
@@ -47,45 +41,25 @@ FAILED_LOG = RateLimitedLog(logger)
 
 #: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
 DEFAULT_READ_TIMEOUT = 1.0
-#: a worker takes its next tasks ahead only while the last one ran shorter than this
-AHEAD_BELOW = 0.005
-#: the most messages one take ahead moves (each take while tasks are short doubles)
-AHEAD_MOST = 8
 
 
 class Worker(Role):
     def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag, name: str = "Worker-1",
-                 delay: float = 0.1, max_delay: float = 10.0, backoff: float = 1.15,
-                 task_timeout: float | None = None,
+                 settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, lane: Lane | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
         self.name = name
-        self.initial_delay = self.delay = delay
-        self.max_delay = max_delay
-        self.backoff = backoff
-        self.task_timeout = task_timeout
+        self.settings = settings
+        self.delay = settings.delay  # the current polling delay (backs off, see pause)
         self.clock = clock
         self.errors = RateLimitedLog(logger)
-        #: the last task run, not acknowledged yet: the next dequeue does it in the same
-        #: round trip (its message is already applied server-side when that one blocks)
-        self.finished: Task | None = None
-        #: messages the storage failed to settle (a task whose run it cut short goes back,
-        #: a lost acknowledgement is sent again, a message that cannot run is set aside):
-        #: settled first when it answers again, so no message stays held for nothing
-        self.unsettled: list[Unsettled] = []
+        #: what this worker took and what it owes the queue (take_ahead.py)
+        self.taking = TakeAhead(huey, name, self.errors)
         #: the task that ran last, if its outcome could not be stored yet
         self.unstored: Unstored | None = None
-        #: the next tasks, taken ahead while earlier ones ran (not started yet)
-        self.ahead: deque[Task] = deque()
-        #: requests written and not read yet (acknowledgements, maybe a take)
-        self.pending: PendingTake | None = None
-        #: the tasks whose acknowledgements are in ``pending``
-        self.acking: list[Task] = []
-        #: how many messages the next take ahead moves
-        self.take_size = 1
         #: how long the last task ran (infinite until one has: no taking ahead at first)
         self.last_run = float("inf")
         self.lane = lane
@@ -108,16 +82,12 @@ class Worker(Role):
         those taken ahead."""
         flush_due(force=True)
         try:
-            self._collect()
+            self.taking.collect()
             unstored, self.unstored = self.unstored, None
             if unstored is not None:
                 unstored.store()
-                self.finished = unstored.task
-            self.settle()
-            finished, self.finished = self.finished, None
-            if finished is not None:
-                self.huey.finish(finished)
-            self._hand_back_taken()
+                self.taking.finished = unstored.task
+            self.taking.close()
         except Exception as exc:  # the lease hands them back: at least once, as promised
             logger.error("%s cannot settle its last tasks: %s", self.name, exc)
 
@@ -140,17 +110,12 @@ class Worker(Role):
         storage = self.huey.storage
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         lane = self.lane
-        if lane is not None and not self.ahead and not lane.enter(self, self.stop_flag.is_set):
+        taking = self.taking
+        if lane is not None and not taking.ahead and not lane.enter(self, self.stop_flag.is_set):
             return  # parked: another worker drains short tasks
         try:
-            settled = self.settle()
-            if self.ahead:
-                task = self.ahead.popleft()
-            else:
-                self._collect()  # acknowledgements still unread: before a take that waits
-                task = self.huey.dequeue(wait, finished=self.finished,
-                                         unsettled=self.unsettled)
-                self.finished = None
+            settled = taking.settle()
+            task = taking.next(wait)
         except StorageError as exc:
             self.errors.error("%s cannot read the queue: %s", self.name, exc)
             self.pause()
@@ -167,23 +132,12 @@ class Worker(Role):
             if not storage.blocking:
                 self.pause()
             return
-        self.delay = self.initial_delay
+        self.delay = self.settings.delay
         self.reopen_if_asked()  # asked while waiting in dequeue: before this task logs
         if self.stop_flag.is_set():  # stopping: a task not started yet goes back (at
-            self.ahead.appendleft(task)  # shutdown, in its place before those taken ahead)
+            taking.put_back(task)  # shutdown, in its place before those taken ahead)
             return
         self.run(task)
-
-    def settle(self) -> str:
-        """Settle what the storage failed to settle before, oldest first (a message
-        handed back runs again: at least once; one already acknowledged after all is
-        not queued twice). Raises if the storage still fails: the rest waits."""
-        done = 0
-        while self.unsettled:
-            self.huey.settle(self.unsettled[0])
-            del self.unsettled[0]
-            done += 1
-        return f", and settled {done} message(s) it held" if done else ""
 
     def _set_aside(self, message: Message | None, reason: str) -> None:
         """A message this worker cannot run goes to the dead letters, now or, if the
@@ -191,8 +145,8 @@ class Worker(Role):
         if message is None:
             return
         try:
-            self.huey.settle(Unsettled(message, SET_ASIDE, reason), self.unsettled)
-        except Exception as exc:  # kept in self.unsettled
+            self.huey.settle(Unsettled(message, SET_ASIDE, reason), self.taking.unsettled)
+        except Exception as exc:  # kept in self.taking.unsettled
             self.errors.error("%s cannot set a message aside yet: %s", self.name, exc)
 
     def _store_outcome(self) -> None:
@@ -216,7 +170,7 @@ class Worker(Role):
             self._set_aside(task.message, unstored.reason(exc))
             return
         self.unstored = None
-        self.finished = task  # acknowledged with the next take, which logs the recovery
+        self.taking.finished = task  # acknowledged with the next take (logs the recovery)
         logger.debug("%s stored the outcome of task %s", self.name, task.id)
 
     def _outcome_failed(self, unstored: Unstored, exc: StorageError) -> None:
@@ -248,29 +202,30 @@ class Worker(Role):
 
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
-        self.delay = min(self.delay, self.max_delay)
+        self.delay = min(self.delay, self.settings.max_delay)
         self.stop_flag.wait(self.delay)
-        self.delay *= self.backoff
+        self.delay *= self.settings.backoff
 
     def run(self, task: Task) -> None:
         """Execute one task; its outcome is stored, and its message acknowledged with
         the next take (or at shutdown)."""
-        if self.task_timeout and (not task.timeout or task.timeout > self.task_timeout):
-            task.timeout = self.task_timeout  # the runtime's timeout handler enforces it
+        limit = self.settings.task_timeout
+        if limit and (not task.timeout or task.timeout > limit):
+            task.timeout = limit  # the runtime's timeout handler enforces it
         finished, message, stalled = True, task.message, False
-        previous, self.finished = self.finished, None
-        self._take_ahead(previous)
-        lane = self.lane
+        taking, lane = self.taking, self.lane
+        previous, taking.finished = taking.finished, None
+        taking.send(previous, short=self._short())
         if lane is not None:
             lane.step(self, keep=self.cpu_short)
         try:
             self.slot.start_task(self.clock(), task.id, task.name, task.message)
             self.huey.execute(task, finish=False, guard=self.interruptible())
-            self.finished = task
+            taking.finished = task
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)
-            self._hand_back_ahead()
+            taking.hand_back_all()
             raise
         except OutcomeNotStored as exc:  # it ran: its outcome is tried again, not the task
             if lane is not None:
@@ -279,7 +234,7 @@ class Worker(Role):
         except StorageError as exc:  # before it ran: it goes back, after a pause
             self.errors.error("%s lost the storage while running task %s: %s", self.name,
                               task.id, exc)
-            self.unsettled.append(Unsettled(message, REQUEUE))
+            taking.unsettled.append(Unsettled(message, REQUEUE))
             stalled = True
         except Exception as exc:
             FAILED_LOG.error("%s: unhandled error while executing task %s: %s", self.name,
@@ -289,17 +244,22 @@ class Worker(Role):
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey
             self.busy = False
             fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
-            self._hand_back_ahead()
+            taking.hand_back_all()
             raise
         finally:
             self.busy = False
             if lane is not None:
                 lane.step(self, keep=self.cpu_short)
             self.slot.end_task(self.clock(), counted=finished)
-        if self.pending is not None and self.pending.taking:
-            self._collect()
+        taking.collect_take()
         if stalled:
             self.pause()
+
+    def _short(self) -> bool:
+        """Whether to take ahead: the last task ran short, no stop is asked, and the
+        lane (thread workers) lets this worker drain."""
+        return (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
+                and (self.lane is None or self.lane.open_to(self)))
 
     def _judge(self, cpu: float, crowded: bool) -> None:
         """Whether the next task runs holding the lane (see lane.py): a wait while others
@@ -309,75 +269,3 @@ class Worker(Role):
         else:
             self.waits_in_row = 0
         self.cpu_short = self.last_run < AHEAD_BELOW and self.waits_in_row < 2
-
-    def _take_ahead(self, previous: Task | None) -> None:
-        """Send the take of the next tasks now (if the last one was short and none is
-        left from the last take), or at least the acknowledgement of ``previous``; after
-        a long task, make sure ``previous`` is acknowledged before one that may run long.
-        An acknowledgement the storage did not confirm is sent again later."""
-        message, forget = (None, ()) if previous is None else (previous.message, previous.forget)
-        try:
-            lane = self.lane
-            if (self.last_run < AHEAD_BELOW and not self.stop_flag.is_set()
-                    and (lane is None or lane.open_to(self))):
-                count = 0 if self.ahead else self.take_size
-                pending = self.huey.take_ahead(previous, count, self.pending)
-                if pending is not None:
-                    self.pending = pending
-                    if previous is not None:
-                        self.acking.append(previous)
-                    if count:
-                        self.take_size = min(count * 2, AHEAD_MOST)
-                    return
-            self.take_size = 1
-            self._collect()
-            if previous is not None:
-                self.huey.finish(previous)
-        except StorageError as exc:
-            self._drop_pending()
-            if message is not None:
-                self.unsettled.append(Unsettled(message, ACK, forget=tuple(forget)))
-            self.errors.error("%s cannot reach the queue: %s", self.name, exc)
-
-    def _drop_pending(self) -> None:
-        """Give up on the answers still unread: what they took stays held under the
-        lease, which hands it back (at least once); what they acknowledged is sent
-        again."""
-        pending, self.pending = self.pending, None
-        self._ack_later(self.acking)
-        self.acking = []
-        if pending is not None:
-            pending.drop()
-
-    def _ack_later(self, tasks: list[Task]) -> None:
-        """Acknowledgements whose replies were lost: sent again once the storage answers
-        (a message acknowledged already is not touched again)."""
-        self.unsettled.extend(Unsettled(t.message, ACK, forget=tuple(t.forget))
-                              for t in tasks if t.message is not None)
-
-    def _collect(self) -> None:
-        """Read what :meth:`_take_ahead` sent: the tasks taken join ``ahead``."""
-        pending, self.pending = self.pending, None
-        acking, self.acking = self.acking, []
-        if pending is None:
-            return
-        try:
-            self.ahead.extend(self.huey.receive(pending, acking, unsettled=self.unsettled))
-        except StorageError as exc:  # the acknowledgements are sent again
-            self._ack_later(acking)
-            self.errors.error("%s cannot read the queue: %s", self.name, exc)
-
-    def _hand_back_taken(self) -> None:
-        """The tasks taken ahead go back to the head of the queue, in their order."""
-        while self.ahead:
-            self.huey.requeue(self.ahead.pop())
-
-    def _hand_back_ahead(self) -> None:
-        """This worker stops in the middle of a task: those taken ahead go back."""
-        try:
-            self._collect()
-            self._hand_back_taken()
-        except BaseException:
-            self._drop_pending()
-            self.ahead.clear()
-            raise

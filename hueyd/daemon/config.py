@@ -19,11 +19,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
 from hueyd.daemon.redact import redact, redact_url
 
-#: worker types (consumer/runtime.py's WORKER_TYPES; a test keeps the two equal)
-WORKER_TYPES = ("thread", "process", "greenlet")
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

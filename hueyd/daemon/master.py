@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
+from hueyd.consumer.settings import ConsumerSettings
 from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
@@ -55,13 +56,8 @@ class Phase(enum.Enum):
 
 
 def build_consumer(config: Config, huey: Huey, periodic_minute: int | None = None) -> Consumer:
-    return Consumer(huey, workers=config.workers, worker_type=config.worker_type,
-                    periodic=config.periodic, delay=config.delay, max_delay=config.max_delay,
-                    backoff=config.backoff, health_check_interval=config.health_check_interval,
-                    check_worker_health=config.health_check,
-                    scheduler_interval=config.scheduler_interval, utc=config.utc,
-                    task_timeout=config.task_timeout, shutdown_timeout=config.shutdown_timeout,
-                    reopen_logs=logs.reopen, periodic_minute=periodic_minute)
+    settings = ConsumerSettings.taken_from(config, {"check_worker_health": "health_check"})
+    return Consumer(huey, settings, reopen_logs=logs.reopen, periodic_minute=periodic_minute)
 
 
 class Master:

@@ -23,7 +23,7 @@ from tests.integration.conftest import App, children_of, outcome, processes, wri
 
 WORKERS = 2
 TASKS = 3000
-#: short enough that each worker takes the next ones ahead (worker.AHEAD_BELOW)
+#: short enough that each worker takes the next ones ahead (take_ahead.AHEAD_BELOW)
 SHORT_SECONDS = 0.0005
 #: tasks that may start between the master's SIGKILL and the workers' handling of the
 #: kernel's SIGTERM (measured: 1 to 6, the last 2 to 12 ms after the kill)

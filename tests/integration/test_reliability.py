@@ -30,7 +30,7 @@ from collections import Counter
 import pytest
 import redis
 
-from hueyd.consumer.worker import AHEAD_MOST
+from hueyd.consumer.take_ahead import AHEAD_MOST
 from tests.helpers import RedisServer, wait_for
 from tests.integration.conftest import HUEYD, ROOT, App, processes
 
@@ -38,7 +38,7 @@ TASKS = 1000
 WORKERS = 4
 #: seconds one task sleeps: long enough that a kill lands mid-task
 TASK_SECONDS = 0.01
-#: a task short enough that workers take the next ones ahead (worker.AHEAD_BELOW)
+#: a task short enough that workers take the next ones ahead (take_ahead.AHEAD_BELOW)
 SHORT_SECONDS = 0.0005
 
 

@@ -99,7 +99,7 @@ def test_usage_errors_are_one_line_and_exit_78(args, words):
 
 def test_importing_the_command_line_stays_light():
     probe = ("import sys, hueyd.cli\nprint([m for m in ('threading', 'logging', 'redis', "
-             "'gevent', 'hueyd.api.huey', 'hueyd.consumer') if m in sys.modules])")
+             "'gevent', 'hueyd.api.huey', 'hueyd.consumer.consumer') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr

@@ -423,8 +423,10 @@ def test_every_setting_is_declared_once_with_help():
 
 
 def test_worker_types_match_the_consumer():
-    from hueyd.consumer.runtime import WORKER_TYPES
-    assert cfg.WORKER_TYPES == WORKER_TYPES
+    from hueyd.consumer.runtime import RUNTIMES
+    from hueyd.consumer.settings import WORKER_TYPES
+    assert cfg.WORKER_TYPES is WORKER_TYPES  # defined once, on the consumer floor
+    assert set(WORKER_TYPES) <= set(RUNTIMES)
 
 
 def test_reading_the_config_loads_neither_threading_nor_logging():

@@ -9,7 +9,8 @@ import time
 import hueyd
 from hueyd.consumer.heartbeat import make_slots
 from hueyd.consumer.lane import PARK_AT_MOST, Lane, waited
-from hueyd.consumer.worker import AHEAD_BELOW, Worker
+from hueyd.consumer.take_ahead import AHEAD_BELOW
+from hueyd.consumer.worker import Worker
 from tests.helpers import wait_for
 
 

@@ -12,6 +12,7 @@ import hueyd
 from hueyd import crontab
 from hueyd.consumer.heartbeat import LocalSlot
 from hueyd.consumer.scheduler import BEAT_EVERY, Scheduler, minute_of
+from hueyd.consumer.settings import ConsumerSettings
 
 #: 2024-05-01 10:00:37 UTC: not on a minute boundary, on purpose
 START = calendar.timegm((2024, 5, 1, 10, 0, 37))
@@ -44,8 +45,9 @@ def make_huey():
 
 
 def make_scheduler(huey, clock, interval=1, periodic=True, utc=True, slot=None):
-    scheduler = Scheduler(huey, slot or LocalSlot(), threading.Event(), interval=interval,
-                          periodic=periodic, utc=utc, clock=clock, monotonic=clock)
+    settings = ConsumerSettings(scheduler_interval=interval, periodic=periodic, utc=utc)
+    scheduler = Scheduler(huey, slot or LocalSlot(), threading.Event(), settings,
+                          clock=clock, monotonic=clock)
     scheduler.initialize()
     return scheduler
 

@@ -15,7 +15,9 @@ import redis
 
 import hueyd
 from hueyd.consumer.heartbeat import make_slots
-from hueyd.consumer.worker import AHEAD_MOST, Worker
+from hueyd.consumer.settings import ConsumerSettings
+from hueyd.consumer.take_ahead import AHEAD_MOST
+from hueyd.consumer.worker import Worker
 
 TASKS = 200
 
@@ -30,7 +32,8 @@ def reads_processed(client: redis.Redis) -> int:
 
 
 def drain(huey: hueyd.RedisHuey, tasks: int) -> Worker:
-    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(), delay=0.01)
+    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(),
+                    settings=ConsumerSettings(delay=0.01))
     worker.initialize()
     for _ in range(tasks + 1):  # the last take acknowledges the last task
         worker.loop()
@@ -99,7 +102,7 @@ def test_short_tasks_take_the_next_ones_ahead_and_long_ones_do_not(redis_url):
     @huey.task()
     def long(n):
         held_while_running.append(in_flight())
-        threading.Event().wait(0.05)  # longer than worker.AHEAD_BELOW
+        threading.Event().wait(0.05)  # longer than take_ahead.AHEAD_BELOW
 
     huey.storage.start_consuming()
     for n in range(3):
@@ -122,7 +125,8 @@ def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
     huey, noop, ran, client = noop_app(redis_url, "ahead-stop")
     for n in range(12):
         noop(n)
-    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(), delay=0.01)
+    worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(),
+                    settings=ConsumerSettings(delay=0.01))
     worker.initialize()
     for _ in range(3):  # a take of one with task 1, a take of two with task 2
         worker.loop()
