@@ -20,6 +20,7 @@ from hueyd.api import signals as S
 from hueyd.api.exceptions import ConfigurationError, TaskTimeout
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back, task_of
 from hueyd.consumer.aborts import Aborts
+from hueyd.consumer.banner import log_banner
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
 from hueyd.consumer.role import Role
@@ -94,13 +95,19 @@ class Consumer:
             if flushed:
                 logger.warning("found stale locks: %s", ", ".join(sorted(flushed)))
 
+    def __getattr__(self, name: str) -> Any:
+        """huey's Consumer attributes (``workers``, ``worker_type``, ``delay``...)."""
+        if name in ConsumerSettings.__dataclass_fields__ and "settings" in self.__dict__:
+            return getattr(self.settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # -- start ---------------------------------------------------------------------------
     def start(self) -> None:
         """Spawn the scheduler and the workers (signal handling is the caller's)."""
         if self.huey.immediate:
             raise ConfigurationError("the consumer cannot run a Huey in immediate mode: "
                                      "set huey.immediate = False")
-        self._log_banner()
+        log_banner(self.huey, self.settings)
         slots = make_slots(self.settings.workers + 1, self.runtime.shared_slots)
         if self._periodic_minute:
             slots[SCHEDULER].set_mark(self._periodic_minute)
@@ -112,17 +119,6 @@ class Consumer:
             self.huey.storage.close()  # children must open their own connections
         for member in self.members:
             self._spawn(member)
-
-    def _log_banner(self) -> None:
-        settings = self.settings
-        logger.info("hueyd consumer for %s started with %d %s worker(s), PID %d",
-                    self.huey.name, settings.workers, settings.worker_type, os.getpid())
-        logger.info("scheduler runs every %gs; periodic tasks are %s",
-                    settings.scheduler_interval,
-                    "enabled" if settings.periodic else "disabled")
-        names = self.huey.task_names
-        logger.info("the following tasks are available:%s",
-                    "".join(f"\n+ {name}" for name in names) if names else " none")
 
     def _make_role(self, index: int, slot: Slot) -> Role:
         flag = self.runtime.stop_flag()

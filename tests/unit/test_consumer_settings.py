@@ -58,3 +58,13 @@ def test_the_scheduler_is_the_first_member_and_the_workers_follow():
         assert all(w.settings is consumer.settings for w in workers)
     finally:
         consumer.stop()
+
+
+def test_huey_s_consumer_attributes_read_the_settings():
+    """huey's Consumer exposes its options as attributes; embedded code reads them."""
+    consumer = Consumer(hueyd.MemoryHuey("attrs"), workers=3, worker_type="process",
+                        periodic=False)
+    assert (consumer.workers, consumer.worker_type, consumer.periodic) == (3, "process", False)
+    assert consumer.scheduler_interval == consumer.settings.scheduler_interval
+    with pytest.raises(AttributeError):
+        consumer.no_such_option  # noqa: B018
