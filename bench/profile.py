@@ -20,12 +20,10 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import procs  # noqa: E402
-import scenarios  # noqa: E402
-import systems  # noqa: E402
-import tasklog  # noqa: E402  (scenarios put bench/apps on sys.path)
+import procs  # bench/ itself: python3 bench/profile.py puts it first on sys.path
+import scenarios
+import systems
+from apps import tasklog
 
 #: frames that mean "this thread waits for Redis's reply"
 WAITING = re.compile(r"_read_from_socket|SocketBuffer\.readline|read_response \(redis/_parsers|"

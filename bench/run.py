@@ -26,12 +26,10 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import procs  # noqa: E402
-import report  # noqa: E402
-import scenarios  # noqa: E402
-import systems  # noqa: E402
+import procs  # bench/ itself: python3 bench/run.py puts a script's folder first on sys.path
+import report
+import scenarios
+import systems
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,16 +11,13 @@ import collections
 import json
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import procs
+from apps import tasklog
 from systems import System
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
-import tasklog  # noqa: E402
 
 #: sequence numbers of warm-up tasks, far from those measured
 WARMUP_FIRST = 900_000_000
