@@ -15,6 +15,7 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from hueyd.daemon.config import SETTINGS, ConfigError
+from hueyd.daemon.files import FileProblem, read_regular
 from hueyd.daemon.redact import has_password
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,18 +42,10 @@ def read_secret_key(config: Config) -> bytes | None:
     def fail(reason: str) -> ConfigError:
         return ConfigError(config.config_path, key_label(config), f"{path}: {reason}")
 
-    try:  # O_NONBLOCK: a FIFO must not hang the start
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise fail("not a regular file")
-        data = os.read(fd, KEY_LIMIT + 1)  # a key is far shorter: one read gets it whole
-    except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+    try:  # a FIFO must not hang the start, nor /dev/zero fill the memory
+        data = read_regular(path, KEY_LIMIT)
+    except FileProblem as exc:
+        raise fail(str(exc)) from None
     if len(data) > KEY_LIMIT:
         raise fail(f"longer than {KEY_LIMIT} bytes: not a key file")
     key = data.rstrip(b"\r\n")

@@ -14,14 +14,14 @@ Errors are :class:`Problem` (message and line); ``config.read_yaml`` names the f
 """
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import yaml
+
+from hueyd.daemon.files import FileProblem, read_regular
 
 #: a configuration is a few kB; 64 KiB leaves room for long comments and environments,
 #: and parses in about 15 ms (libyaml) or 0.3 s (PyYAML's pure-Python parser)
@@ -38,8 +38,6 @@ NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
                            "\U00010000-\U0010ffff]")
 #: libyaml when PyYAML was built with it (Debian's and PyPI's are): 25 times faster
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-FILE_TYPES = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR:
-              "a character device", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
 class Problem(Exception):
@@ -53,17 +51,9 @@ class Problem(Exception):
 def read_text(path: str) -> str:
     """The file's text: a regular file of at most MAX_BYTES, UTF-8, no control characters."""
     try:
-        _regular(os.stat(path).st_mode)  # a socket cannot even be opened
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise Problem(f"cannot read: {exc.strerror or exc}") from None
-    try:
-        _regular(os.fstat(fd).st_mode)  # what was opened, if the path changed meanwhile
-        data = _read_at_most(fd, MAX_BYTES + 1)
-    except OSError as exc:
-        raise Problem(f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+        data = read_regular(path, MAX_BYTES)
+    except FileProblem as exc:
+        raise Problem(str(exc)) from None
     if len(data) > MAX_BYTES:
         raise Problem(f"larger than {MAX_BYTES // 1024} KiB: not a hueyd configuration")
     try:
@@ -75,23 +65,6 @@ def read_text(path: str) -> str:
         raise Problem(f"control character U+{ord(bad.group()):04X} (only tab and newline "
                       "may appear)", text.count("\n", 0, bad.start()) + 1)
     return text
-
-
-def _regular(mode: int) -> None:
-    kind = stat.S_IFMT(mode)
-    if kind != stat.S_IFREG:
-        raise Problem(f"cannot read: not a regular file ({FILE_TYPES.get(kind, 'special')})")
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks, size = [], 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def parse(text: str) -> tuple[yaml.Node | None, Any]:

@@ -256,7 +256,8 @@ def test_a_missing_or_special_key_file_exits_78_at_once(make_app):
     fifo = app.dir / "fifo"
     os.mkfifo(fifo)
     for path, reason in ((app.dir / "none", "cannot read: No such file or directory"),
-                         (fifo, "not a regular file"), ("/dev/zero", "not a regular file")):
+                         (fifo, "cannot read: not a regular file (a FIFO)"),
+                         ("/dev/zero", "cannot read: not a regular file (a character device)")):
         started = time.monotonic()
         ran = check(app, write_config(app, secret_key_file=str(path)))
         assert (ran.returncode, ran.stderr.strip()) == (
