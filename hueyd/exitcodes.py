@@ -3,9 +3,6 @@
 EX_OK = 0
 #: a task or internal failure that is not the operator's mistake
 EX_SOFTWARE = 1
-#: a worker process could not boot (import of the app failed in the child):
-#: the master stops instead of respawning it in a loop
-WORKER_BOOT_ERROR = 3
 #: storage unreachable at start within ``startup_timeout``
 EX_UNAVAILABLE = 69
 #: bad YAML, bad option, unimportable app: systemd must not restart-loop on it

@@ -27,8 +27,9 @@ from hueyd.daemon.redact import redact, redact_url
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-#: a %-style logging field, as the logging module validates it
+#: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+#: a %-style logging field, as the logging module validates it
 LOG_FIELD = re.compile(r"%\(\w+\)[#0+ -]*(\*|\d+)?(\.(\*|\d+))?[diouxefgcrsa%]", re.I)
 
 
