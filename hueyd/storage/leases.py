@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.errors import StorageError
 
 logger = logging.getLogger("hueyd.storage")
 
