@@ -2,9 +2,9 @@
 RedisExpireStorage (results expire) and PriorityRedisExpireStorage.
 
 All keys of a storage are ``hueyd:{<name>}:<part>`` (see
-:class:`~hueyd.storage.redis_scripts.RedisKeys`): queue, schedule (sorted set
+:class:`~hueyd.storage.redis.scripts.RedisKeys`): queue, schedule (sorted set
 scored by due time), kv (hash), dead (list), and the consumers' leases and
-in-flight lists (:mod:`hueyd.storage.redis_leases`).
+in-flight lists (:mod:`hueyd.storage.redis.leases`).
 
 At-least-once delivery: ``dequeue`` moves a message atomically into an
 in-flight list of its consumer (one per thread or greenlet; BLMOVE, or a script
@@ -19,14 +19,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import redis
 
-from hueyd.storage import redis_lease_scripts as lease_lua
-from hueyd.storage import redis_scripts as lua
+import hueyd.storage.redis.lease_scripts as lease_lua
+import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import DeadLetter, Message, PendingTake, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
-from hueyd.storage.redis_leases import InFlight, RedisLeases
-from hueyd.storage.redis_values import ExpiringValues, HashValues
-from hueyd.storage.redis_wire import Batch
+from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis.leases import InFlight, RedisLeases
+from hueyd.storage.redis.values import ExpiringValues, HashValues
+from hueyd.storage.redis.wire import Batch
 
 #: how many schedule entries one script call moves; each batch is atomic
 SCHEDULE_BATCH = 1000

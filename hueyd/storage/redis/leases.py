@@ -6,7 +6,7 @@ consumer id -> lease expiry, server time), ``consumer-cards`` (hash: id -> JSON
 card), ``inflight:<id>:<holder>`` (what one thread or greenlet of one process of
 that consumer has taken), ``holders:<id>`` (the set of those lists) and
 ``deliveries`` (hash: sha1 of a message -> how often it went down with its
-consumer). The scripts are in :mod:`hueyd.storage.redis_lease_scripts`.
+consumer). The scripts are in :mod:`hueyd.storage.redis.lease_scripts`.
 
 Why a list per holder: when a connection breaks, a BLMOVE may have moved a
 message whose reply never arrived. Only the holder that sent it can tell such a
@@ -21,17 +21,17 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
-from hueyd.storage import redis_lease_scripts as lease_lua
+import hueyd.storage.redis.lease_scripts as lease_lua
 from hueyd.storage.base import Message
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
-from hueyd.storage.redis_client import translate_errors
-from hueyd.storage.redis_scripts import letter
-from hueyd.storage.redis_wire import Batch, Script
+from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.scripts import letter
+from hueyd.storage.redis.wire import Batch, Script
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
 
-    from hueyd.storage.redis_scripts import RedisKeys
+    from hueyd.storage.redis.scripts import RedisKeys
 
 logger = logging.getLogger("hueyd.storage")
 

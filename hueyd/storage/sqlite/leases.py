@@ -16,10 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
-from hueyd.storage.sqlite_db import translate_errors, write_transaction
+from hueyd.storage.sqlite.db import translate_errors, write_transaction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.storage.sqlite_db import Connections
+    from hueyd.storage.sqlite.db import Connections
 
 logger = logging.getLogger("hueyd.storage")
 

@@ -4,7 +4,7 @@ Several storages (names) can share a file: every row carries its ``name``.
 Each write that reads first runs in ``BEGIN IMMEDIATE``, so two processes never
 claim the same message or move the same schedule entry. ``dequeue`` claims a
 row for its consumer (it stays, marked, until ``ack``); the consumer's lease
-(:mod:`hueyd.storage.sqlite_leases`) decides when a claim of a dead consumer
+(:mod:`hueyd.storage.sqlite.leases`) decides when a claim of a dead consumer
 goes back to the queue: at-least-once delivery within one machine. SQLite
 cannot block on a server: ``blocking = False`` and the consumer polls with
 delay/backoff.
@@ -18,9 +18,9 @@ from typing import Any
 
 from hueyd.storage.base import DeadLetter, Message, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.sqlite_db import (Connections, check_file, translate_errors,
+from hueyd.storage.sqlite.db import (Connections, check_file, translate_errors,
                                      write_transaction)
-from hueyd.storage.sqlite_leases import HEAD_ID, SqliteLeases
+from hueyd.storage.sqlite.leases import HEAD_ID, SqliteLeases
 
 #: keys per ``IN (...)`` in peek_many (under every SQLite build's variable limit)
 PEEK_CHUNK = 500

@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hueyd.storage.base import REVOCATION_PREFIXES
-from hueyd.storage import redis_scripts as lua
-from hueyd.storage.redis_client import translate_errors
-from hueyd.storage.redis_wire import Batch, pack
+import hueyd.storage.redis.scripts as lua
+from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.wire import Batch, pack
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
 
-    from hueyd.storage.redis_scripts import RedisKeys
+    from hueyd.storage.redis.scripts import RedisKeys
 
 
 def ttl_ms(ttl: float | None) -> int | None:
