@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from hueyd.storage.redis.leases import InFlight
+from hueyd.storage.redis.queues import InFlight
 from hueyd.storage.redis.storage import (PriorityRedisExpireStorage, PriorityRedisStorage,
                                          RedisExpireStorage, RedisStorage)
 

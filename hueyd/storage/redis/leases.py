@@ -19,12 +19,13 @@ import logging
 import os
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import hueyd.storage.redis.lease_scripts as lease_lua
 from hueyd.storage.base import Message
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
 from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.scripts import letter
 from hueyd.storage.redis.wire import Batch, Script
 
@@ -32,20 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import redis
 
     from hueyd.storage.redis.scripts import RedisKeys
+    from hueyd.storage.redis.values import ExpiringValues, HashValues
 
 logger = logging.getLogger("hueyd.storage")
 
 FINISH = Script(lease_lua.FINISH)
 SET_ASIDE = Script(lease_lua.SET_ASIDE)
-
-
-class InFlight(NamedTuple):
-    """Receipt of a Redis message: its entry in the in-flight list ``held_in``, and
-    its priority."""
-
-    entry: bytes
-    priority: float = 0
-    held_in: str = ""
 
 
 def _text(value: bytes | str) -> str:
@@ -54,19 +47,21 @@ def _text(value: bytes | str) -> str:
 
 class RedisLeases(LeaseHolder):
     """Lease and in-flight bookkeeping for a Redis storage; the storage supplies
-    ``conn``, ``keys`` and ``push_lua`` (its queue type's Lua functions)."""
+    ``conn``, ``keys``, its ``queue`` (whose Lua ``push`` functions the scripts start
+    with) and its ``values`` (where an acknowledgement's ``forget`` keys live)."""
 
     conn: redis.Redis
     keys: RedisKeys
-    push_lua: str
+    queue: ListQueue | PriorityQueue
+    values: HashValues | ExpiringValues
 
     def _init_redis_leases(self) -> None:
-        script = self.conn.register_script
-        self._requeue_script = script(self.push_lua + lease_lua.REQUEUE)
+        script, push = self.conn.register_script, self.queue.push_lua
+        self._requeue_script = script(push + lease_lua.REQUEUE)
         self._renew_script = script(lease_lua.RENEW)
-        self._release_script = script(self.push_lua + lease_lua.RELEASE)
-        self._hand_back_script = script(self.push_lua + lease_lua.HAND_BACK)
-        self._recover_script = script(self.push_lua + lease_lua.RECOVER)
+        self._release_script = script(push + lease_lua.RELEASE)
+        self._hand_back_script = script(push + lease_lua.HAND_BACK)
+        self._recover_script = script(push + lease_lua.RECOVER)
         self._registered: set[str] = set()  # lists this process has added to its set
         self._given: dict[str, Counter] = {}  # list -> entries returned, not yet settled
         self._suspect: set[str] = set()  # lists whose last take lost its connection
@@ -139,9 +134,9 @@ class RedisLeases(LeaseHolder):
         receipt = message.receipt
         if not (isinstance(receipt, InFlight) and receipt.held_in):
             for key in forget:
-                self._delete_into(batch, key)
+                self.values.delete_into(batch, key)
             return None
-        places = [place for key in forget for place in self._value_places(key)]
+        places = [place for key in forget for place in self.values.places(key)]
         batch.script(FINISH, [receipt.held_in, self.keys.deliveries, *places],
                      [receipt.entry, hashlib.sha1(message.data).hexdigest(), *forget])
         return receipt

@@ -1,5 +1,9 @@
-"""Redis backends: RedisStorage (FIFO list), PriorityRedisStorage (sorted set),
-RedisExpireStorage (results expire) and PriorityRedisExpireStorage.
+"""Redis backends, each an assembly of parts: a queue (:mod:`~hueyd.storage.redis.queues`:
+a FIFO list or a sorted set by priority) and a value store
+(:mod:`~hueyd.storage.redis.values`: one hash, or expiring string keys), around the
+consumer leases (:mod:`~hueyd.storage.redis.leases`). RedisStorage (list, hash),
+PriorityRedisStorage (sorted set), RedisExpireStorage (results expire) and
+PriorityRedisExpireStorage (both) differ only in the parts they name.
 
 All keys of a storage are ``hueyd:{<name>}:<part>`` (see
 :class:`~hueyd.storage.redis.scripts.RedisKeys`): queue, schedule (sorted set
@@ -15,16 +19,17 @@ receipt (:class:`InFlight`) names the entry and its list. Needs Redis >= 6.2.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence
 
 import redis
 
-import hueyd.storage.redis.lease_scripts as lease_lua
 import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import DeadLetter, Message, PendingTake, Storage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
-from hueyd.storage.redis.leases import InFlight, RedisLeases
+from hueyd.storage.redis.leases import RedisLeases
+from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
+from hueyd.storage.redis.server import Server
 from hueyd.storage.redis.values import ExpiringValues, HashValues
 from hueyd.storage.redis.wire import Batch
 
@@ -76,7 +81,7 @@ __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
            "RedisExpireStorage", "RedisStorage"]
 
 
-class RedisStorage(RedisLeases, HashValues, Storage):
+class RedisStorage(RedisLeases, Storage):
     """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored.
 
     ``lease_timeout``: seconds a consumer that stopped renewing keeps its
@@ -85,7 +90,9 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     """
 
     priority = False  # huey's flag: PriorityRedisStorage orders by priority
-    push_lua = lua.LIST_PUSH
+    #: the parts a variant is assembled from
+    queue_kind: ClassVar[type[ListQueue | PriorityQueue]] = ListQueue
+    values_kind: ClassVar[type[HashValues | ExpiringValues]] = HashValues
 
     def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
                  connection_pool: redis.ConnectionPool | None = None, url: str | None = None,
@@ -97,6 +104,8 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         # notify_result, notify_result_ttl and clean_name are huey's, accepted so an
         # app ports unchanged: results are polled and keys are hueyd's own.
         super().__init__(name)
+        options = {key: connection_params.pop(key, default)
+                   for key, default in self.values_kind.OPTIONS.items()}
         self.blocking = blocking
         #: the wait a worker should pass to ``dequeue`` (huey's BRPOP timeout)
         self.read_timeout = read_timeout
@@ -105,14 +114,15 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         self.location = describe(self.pool)
         self.conn = redis.Redis(connection_pool=self.pool)
         self.keys = lua.RedisKeys.for_name(name)
-        script = self.conn.register_script
+        server = Server(self.conn, self.pool, self.keys, self.location)
+        self.queue = self.queue_kind(server)
+        self.values = self.values_kind(server, **options)
+        script, push = self.conn.register_script, self.queue.push_lua
         self._pop_due = script(lua.POP_DUE)
-        self._move_due = script(lua.queue_script(self.push_lua, lua.MOVE_DUE))
-        self._requeue_dead = script(lua.queue_script(self.push_lua, lua.REQUEUE_DEAD))
+        self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
+        self._requeue_dead = script(lua.queue_script(push, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
-        self._push_head = script(lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
-        self._takes: dict[tuple[str, float], bytes] = {}  # (holder, wait) -> packed take
-        self._init_values()
+        self._push_head = script(lua.queue_script(push, lua.REQUEUE_HEAD))
         self._init_leases(lease_timeout, max_deliveries)
         self._init_redis_leases()
 
@@ -126,20 +136,27 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     def ping(self) -> None:
         self.conn.ping()
 
-    # -- queue: LPUSH at the tail, taken from the head (right) into the in-flight list --
-    @translate_errors
+    # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.conn.lpush(self.keys.queue, data)
+        self.queue.enqueue(data, priority)
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        return self._take_next(Batch(), timeout)
+        if self.queue.batched:
+            return self._take_next(Batch(), timeout)
+        held = self.holder_list()
+        entry = self._taken(held, lambda: self.queue.take(held, self._wait(timeout)))
+        return None if entry is None else self.queue.message(entry, held)
 
     @translate_errors
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],
                            timeout: float = 0) -> Message | None:
         """Acknowledge one task and take the next message in one round trip: the ack's
-        commands and the BLMOVE share a batch (the server runs them in order)."""
+        commands and the BLMOVE share a batch (the server runs them in order). Two
+        round trips where the take is a script that may wait for a wake-up token."""
+        if not self.queue.batched:
+            self.finish(message, forget)
+            return self.dequeue(timeout)
         batch = Batch()
         receipt = self._finish_into(batch, message, forget)
         taken = self._take_next(batch, timeout)
@@ -156,6 +173,8 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     @translate_errors
     def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
                    count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
+        if not self.queue.batched:
+            return None  # the take is a script that may wait for a wake-up token
         ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.holder_list())
         if ahead.take is not None:
             raise ValueError("a take is already on its way: collect it first")
@@ -172,20 +191,15 @@ class RedisStorage(RedisLeases, HashValues, Storage):
             raise
         return ahead
 
+    def _wait(self, timeout: float) -> float:
+        """Seconds a take may block on the server (0: it must not)."""
+        blocks = self.blocking and timeout and timeout > 0
+        return block_seconds(timeout, self.pool) if blocks else 0
+
     def _add_take(self, batch: Batch, timeout: float, count: int = 1) -> _Take:
         held, skip = self.holder_list(), len(batch)
-        blocks = self.blocking and timeout and timeout > 0
-        wait = block_seconds(timeout, self.pool) if blocks else 0
-        packed = self._takes.get((held, wait, count))
-        if packed is None:  # a holder's takes never change: packed once
-            move: tuple = (("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait) if wait
-                           else ("LMOVE", self.keys.queue, held, "RIGHT", "LEFT"))
-            take = Batch()
-            for _ in range(count):  # each move is atomic; past the queue's end they move nil
-                take.command(*move)
-            packed = self._takes[(held, wait, count)] = take.packed_commands()
-        batch.packed(packed, count)
-        return _Take(held, skip, self._count_revocations_into(batch), count)
+        batch.packed(self.queue.packed_take(held, self._wait(timeout), count), count)
+        return _Take(held, skip, self.values.count_revocations_into(batch), count)
 
     def _received(self, take: _Take, run: Callable[[], list[Any]]) -> Message | None:
         """The message among the replies of ``run()`` (which sends or reads the take)."""
@@ -198,7 +212,7 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         taken = self._taken(take.held, entry)
         if taken is None:
             return None
-        return self._message(taken, take.held, replies[1] if take.counted else None)
+        return self.queue.message(taken, take.held, replies[1] if take.counted else None)
 
     @translate_errors
     def _collect_ahead(self, ahead: _Ahead) -> list[Message]:
@@ -214,25 +228,47 @@ class RedisStorage(RedisLeases, HashValues, Storage):
             return []
         entries = replies[take.skip:take.skip + take.count]
         revocations = replies[take.skip + take.count] if take.counted else None
-        return [self._message(self._given_out(take.held, entry), take.held, revocations)
+        return [self.queue.message(self._given_out(take.held, entry), take.held, revocations)
                 for entry in entries if entry is not None]
 
-    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
-        return Message(entry, InFlight(entry, 0, held), revocations)
-
-    @translate_errors
     def queue_size(self) -> int:
-        return self.conn.llen(self.keys.queue)
+        return self.queue.size()
 
-    @translate_errors
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        start = -limit if limit else 0
-        return self.conn.lrange(self.keys.queue, start, -1)[::-1]
+        return self.queue.items(limit)
 
     @translate_errors
     def flush_queue(self) -> None:
         self.conn.delete(self.keys.queue, self.keys.wake)
         self._flush_in_flight()
+
+    # -- key/value: the value store ----------------------------------------------------
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        self.values.put_data(key, value, is_result)
+
+    def peek_data(self, key: str) -> bytes | None:
+        return self.values.peek_data(key)
+
+    def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        return self.values.peek_many(keys)
+
+    def pop_data(self, key: str) -> bytes | None:
+        return self.values.pop_data(key)
+
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return self.values.put_if_empty(key, value, ttl)
+
+    def delete_data(self, key: str) -> bool:
+        return self.values.delete_data(key)
+
+    def result_store_size(self) -> int:
+        return self.values.result_store_size()
+
+    def result_items(self) -> dict[str, bytes]:
+        return self.values.result_items()
+
+    def flush_results(self) -> None:
+        self.values.flush_results()
 
     # -- schedule ----------------------------------------------------------------
     @translate_errors
@@ -305,74 +341,27 @@ class PriorityRedisStorage(RedisStorage):
     """Queue as a sorted set: higher priority first, FIFO within a priority (Redis >= 5)."""
 
     priority = True
-    push_lua = lua.PRIORITY_PUSH
-
-    def __init__(self, name: str = "huey", **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self._enqueue = self.conn.register_script(lua.queue_script(self.push_lua, lua.ENQUEUE))
-        self._take = self.conn.register_script(
-            lua.queue_script(self.push_lua, lease_lua.PRIORITY_TAKE))
-
-    @translate_errors
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
-
-    @translate_errors
-    def dequeue(self, timeout: float = 0) -> Message | None:
-        held = self.holder_list()
-        entry = self._taken(held, lambda: self._take_into(held, timeout))
-        return None if entry is None else self._message(entry, held)
-
-    def _take_into(self, held: str, timeout: float) -> bytes | None:
-        """Take the best message with a script; when there is none, wait for a wake-up
-        token (BLPOP) and try once more. A spurious wake-up returns None."""
-        keys = [*self.keys.queue_keys(), held]
-        entry = self._take(keys=keys)
-        if entry is None and self.blocking and timeout and timeout > 0:
-            if self.conn.blpop([self.keys.wake], block_seconds(timeout, self.pool)):
-                entry = self._take(keys=keys)
-        return entry
-
-    def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
-                   count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
-        return None  # the take is a script that may wait for a wake-up token
-
-    def finish_and_dequeue(self, message: Message, forget: Sequence[str],
-                           timeout: float = 0) -> Message | None:
-        """Two round trips here: taking from the sorted set is a script that may have
-        to wait for a wake-up token."""
-        self.finish(message, forget)
-        return self.dequeue(timeout)
-
-    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
-        score, member = entry.split(b":", 1)
-        return Message(member[lua.PRIORITY_PREFIX_LEN:],
-                       InFlight(entry, -float(score) or 0, held), revocations)
-
-    @translate_errors
-    def queue_size(self) -> int:
-        return self.conn.zcard(self.keys.queue)
-
-    @translate_errors
-    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        members = self.conn.zrange(self.keys.queue, 0, limit - 1 if limit else -1)
-        return [m[lua.PRIORITY_PREFIX_LEN:] for m in members]
+    queue_kind = PriorityQueue
 
 
-class RedisExpireStorage(ExpiringValues, RedisStorage):
+class RedisExpireStorage(RedisStorage):
     """RedisStorage whose results expire after ``expire_time`` seconds (huey's RedisExpireHuey)."""
 
+    values_kind = ExpiringValues
+
     def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
         self.expire_time = expire_time
-        super().__init__(name, **kwargs)
+        super().__init__(name, expire_time=expire_time, **kwargs)
 
 
-class PriorityRedisExpireStorage(ExpiringValues, PriorityRedisStorage):
+class PriorityRedisExpireStorage(PriorityRedisStorage):
     """Priority queue and expiring results."""
 
+    values_kind = ExpiringValues
+
     def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
         self.expire_time = expire_time
-        super().__init__(name, **kwargs)
+        super().__init__(name, expire_time=expire_time, **kwargs)
 
 
 def scheduled_data(member: bytes) -> bytes:
