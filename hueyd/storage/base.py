@@ -83,11 +83,12 @@ class Storage(abc.ABC):
     #: inside ``dequeue(timeout)`` instead of polling with delay/backoff.
     blocking: bool = False
 
+    #: id of the consumer whose lease holds what this storage dequeues (None: not yet
+    #: chosen; the first dequeue picks one). Forked workers inherit it.
+    consumer_id: str | None = None
+
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         self.name = name
-        #: id of the consumer whose lease holds what this storage dequeues (None: not yet
-        #: chosen; the first dequeue picks one). Forked workers inherit it.
-        self.consumer_id: str | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:

@@ -42,6 +42,15 @@ def test_the_api_loads_each_backend_by_its_dotted_path(flavour):
     assert getattr(importlib.import_module(module), name).__name__ == name
 
 
+def test_sqlite_holds_its_lease_as_a_part(tmp_path):
+    from hueyd.storage.leases import LeaseHolder
+    from hueyd.storage.sqlite import SqliteStorage
+    assert not any(issubclass(cls, LeaseHolder) for cls in SqliteStorage.__mro__)
+    s = SqliteStorage("parts", filename=str(tmp_path / "q.db"))
+    assert s.start_consuming("c-1") == "c-1" == s.consumer_id == s.leases.consumer_id
+    s.close()
+
+
 def test_redis_variants_only_name_their_parts():
     from hueyd.storage.redis import (PriorityRedisExpireStorage, PriorityRedisStorage,
                                      RedisExpireStorage, RedisStorage)
@@ -55,16 +64,19 @@ def test_redis_variants_only_name_their_parts():
         assert (variant.queue_kind, variant.values_kind) == (queue, values)
         assert variant.priority is (queue is PriorityQueue)  # huey's flag follows the queue
         inherited = {cls.__module__ for cls in variant.__mro__}
-        assert not inherited & {"hueyd.storage.redis.values", "hueyd.storage.redis.queues"}
+        assert not inherited & {"hueyd.storage.redis.values", "hueyd.storage.redis.queues",
+                                "hueyd.storage.redis.leases", "hueyd.storage.leases"}
 
 
 def test_a_redis_storage_is_built_from_its_parts(redis_url):
     from hueyd.storage.redis import PriorityRedisExpireStorage
+    from hueyd.storage.redis.leases import RedisLeases
     from hueyd.storage.redis.queues import PriorityQueue
     from hueyd.storage.redis.values import ExpiringValues
     s = PriorityRedisExpireStorage("parts", url=redis_url, expire_time=60)
     try:
         assert isinstance(s.queue, PriorityQueue) and isinstance(s.values, ExpiringValues)
+        assert isinstance(s.leases, RedisLeases) and s.start_consuming("c") == s.consumer_id
         assert s.values.expire_time == 60 and s.expire_time == 60 and s.priority is True
         s.enqueue(b"low", 1)
         s.enqueue(b"high", 9)

@@ -24,7 +24,8 @@ from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence
 import redis
 
 import hueyd.storage.redis.scripts as lua
-from hueyd.storage.base import DeadLetter, Message, PendingTake, Storage
+from hueyd.storage.base import DeadLetter, Message, PendingTake
+from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis.leases import RedisLeases
@@ -74,14 +75,14 @@ class _Ahead(PendingTake):
     def drop(self) -> None:
         if self.sent is not None:
             self.sent.drop()
-        self.storage._suspect.add(self.held)
+        self.storage.leases.suspects.add(self.held)
 
 
 __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
            "RedisExpireStorage", "RedisStorage"]
 
 
-class RedisStorage(RedisLeases, Storage):
+class RedisStorage(LeasedStorage):
     """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored.
 
     ``lease_timeout``: seconds a consumer that stopped renewing keeps its
@@ -122,9 +123,8 @@ class RedisStorage(RedisLeases, Storage):
         self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
         self._requeue_dead = script(lua.queue_script(push, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
-        self._push_head = script(lua.queue_script(push, lua.REQUEUE_HEAD))
-        self._init_leases(lease_timeout, max_deliveries)
-        self._init_redis_leases()
+        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout,
+                                  max_deliveries)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -144,8 +144,8 @@ class RedisStorage(RedisLeases, Storage):
     def dequeue(self, timeout: float = 0) -> Message | None:
         if self.queue.batched:
             return self._take_next(Batch(), timeout)
-        held = self.holder_list()
-        entry = self._taken(held, lambda: self.queue.take(held, self._wait(timeout)))
+        held = self.leases.holder_list()
+        entry = self.leases.taken(held, lambda: self.queue.take(held, self._wait(timeout)))
         return None if entry is None else self.queue.message(entry, held)
 
     @translate_errors
@@ -158,10 +158,10 @@ class RedisStorage(RedisLeases, Storage):
             self.finish(message, forget)
             return self.dequeue(timeout)
         batch = Batch()
-        receipt = self._finish_into(batch, message, forget)
+        receipt = self.leases.finish_into(batch, message, forget)
         taken = self._take_next(batch, timeout)
         if receipt is not None:
-            self._forget(receipt)
+            self.leases.settled(receipt)
         return taken
 
     def _take_next(self, batch: Batch, timeout: float) -> Message | None:
@@ -175,11 +175,11 @@ class RedisStorage(RedisLeases, Storage):
                    count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
         if not self.queue.batched:
             return None  # the take is a script that may wait for a wake-up token
-        ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.holder_list())
+        ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.leases.holder_list())
         if ahead.take is not None:
             raise ValueError("a take is already on its way: collect it first")
         if finished is not None:
-            receipt = self._finish_into(ahead.batch, finished, forget)
+            receipt = self.leases.finish_into(ahead.batch, finished, forget)
             if receipt is not None:
                 ahead.receipts.append(receipt)
         if count:
@@ -187,7 +187,7 @@ class RedisStorage(RedisLeases, Storage):
         try:
             ahead.send()
         except BaseException:
-            self._suspect.add(ahead.held)
+            self.leases.suspects.add(ahead.held)
             raise
         return ahead
 
@@ -197,7 +197,7 @@ class RedisStorage(RedisLeases, Storage):
         return block_seconds(timeout, self.pool) if blocks else 0
 
     def _add_take(self, batch: Batch, timeout: float, count: int = 1) -> _Take:
-        held, skip = self.holder_list(), len(batch)
+        held, skip = self.leases.holder_list(), len(batch)
         batch.packed(self.queue.packed_take(held, self._wait(timeout), count), count)
         return _Take(held, skip, self.values.count_revocations_into(batch), count)
 
@@ -209,7 +209,7 @@ class RedisStorage(RedisLeases, Storage):
             replies[:] = run()[take.skip:]
             return replies[0]
 
-        taken = self._taken(take.held, entry)
+        taken = self.leases.taken(take.held, entry)
         if taken is None:
             return None
         return self.queue.message(taken, take.held, replies[1] if take.counted else None)
@@ -220,15 +220,16 @@ class RedisStorage(RedisLeases, Storage):
         try:
             replies = ahead.batch.collect(ahead.sent) if ahead.sent is not None else []
         except BaseException:  # interrupted too: what the take moved may be unknown
-            self._suspect.add(ahead.held)
+            self.leases.suspects.add(ahead.held)
             raise
         for receipt in ahead.receipts:
-            self._forget(receipt)
+            self.leases.settled(receipt)
         if take is None:
             return []
         entries = replies[take.skip:take.skip + take.count]
         revocations = replies[take.skip + take.count] if take.counted else None
-        return [self.queue.message(self._given_out(take.held, entry), take.held, revocations)
+        given_out = self.leases.given_out
+        return [self.queue.message(given_out(take.held, entry), take.held, revocations)
                 for entry in entries if entry is not None]
 
     def queue_size(self) -> int:
@@ -240,7 +241,23 @@ class RedisStorage(RedisLeases, Storage):
     @translate_errors
     def flush_queue(self) -> None:
         self.conn.delete(self.keys.queue, self.keys.wake)
-        self._flush_in_flight()
+        self.leases.flush_in_flight()
+
+    # -- settling a message: the lease part ------------------------------------------------
+    def ack(self, message: Message) -> None:
+        self.leases.ack(message)
+
+    def finish(self, message: Message, forget: Sequence[str] = ()) -> None:
+        self.leases.finish(message, forget)
+
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        self.leases.set_aside(message, reason, ts)
+
+    def requeue(self, message: Message) -> None:
+        self.leases.requeue(message)
+
+    def hand_back_worker(self, pid: int) -> int:
+        return self.leases.hand_back_worker(pid)
 
     # -- key/value: the value store ----------------------------------------------------
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:

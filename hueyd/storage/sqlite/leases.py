@@ -31,11 +31,13 @@ ORPHANED = """(consumer IS NULL OR consumer NOT IN
 
 
 class SqliteLeases(LeaseHolder):
-    """Lease bookkeeping for :class:`~hueyd.storage.sqlite.SqliteStorage`."""
+    """The lease part of :class:`~hueyd.storage.sqlite.SqliteStorage`: the consumers'
+    rows, and claims of dead consumers back to the queue."""
 
-    name: str
-    filename: str
-    _db: Connections
+    def __init__(self, name: str, filename: str, db: Connections, lease_timeout: float,
+                 max_deliveries: int) -> None:
+        super().__init__(lease_timeout, max_deliveries)
+        self.name, self.filename, self._db = name, filename, db
 
     @translate_errors
     def _write_lease(self) -> None:

@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.base import DeadLetter, Message
+from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.sqlite.db import (Connections, check_file, translate_errors,
                                      write_transaction)
@@ -40,7 +41,7 @@ CLAIM_NEXT = f"""UPDATE hueyd_queue SET claim = ?, claimed_at = ?, consumer = ?
                  WHERE id = ({NEXT_WAITING}) RETURNING id, data"""
 
 
-class SqliteStorage(SqliteLeases, Storage):
+class SqliteStorage(LeasedStorage):
     """huey's SqliteStorage arguments. ``strict_fifo`` is accepted for compatibility:
     order is always strict FIFO within a priority. ``lease_timeout`` and
     ``max_deliveries`` as for :class:`~hueyd.storage.redis.RedisStorage`."""
@@ -59,7 +60,7 @@ class SqliteStorage(SqliteLeases, Storage):
         self._db = Connections(filename, timeout, journal_mode,
                                synchronous="FULL" if fsync else "NORMAL",
                                cache_kib=int(cache_mb * 1024))
-        self._init_leases(lease_timeout, max_deliveries)
+        self.leases = SqliteLeases(name, filename, self._db, lease_timeout, max_deliveries)
 
     def _sql(self, query: str, *params: Any) -> list[tuple]:
         return self._db.get().execute(query, params).fetchall()
@@ -89,7 +90,7 @@ class SqliteStorage(SqliteLeases, Storage):
     def dequeue(self, timeout: float = 0) -> Message | None:
         if not self._sql(NEXT_WAITING, self.name):
             return None  # idle pollers never take the write lock
-        self._ensure_lease()
+        self.leases.ensure_lease()
         claim = secrets.randbits(62)
         with write_transaction(self._db.get()) as conn:
             row = conn.execute(CLAIM_NEXT, (claim, time.time(), self.consumer_id,
