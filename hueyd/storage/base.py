@@ -13,38 +13,19 @@ import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
+
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.leases import ConsumerLease
+
+#: the errors belong to the contract: ``from hueyd.storage.base import StorageError``
+__all__ = ["DeadLetter", "Message", "PendingTake", "REVOCATION_PREFIXES", "Storage",
+           "StorageError", "StorageRefused", "StorageUnusable"]
 
 
 #: the key prefixes of the api's revocation entries (task id, task class); a backend may
 #: keep them apart to tell cheaply whether any exist (Message.revocations)
 REVOCATION_PREFIXES = ("r:", "rt:")
-
-
-class StorageError(Exception):
-    """The backend could not be reached or refused an operation.
-
-    Callers (workers, scheduler) back off and retry on this; everything else
-    raised from a backend is a bug.
-    """
-
-
-class StorageRefused(StorageError):
-    """The backend answered, and refused: Redis out of memory (``maxmemory``) or
-    answering with an error, an SQLite file on a full disk or read-only. Unlike an
-    outage, the next attempt reaches it too: a worker retries what it must store
-    a few times, then sets the message aside (a dead letter naming the error).
-    """
-
-
-class StorageUnusable(StorageRefused):
-    """The backend answered, and no retry can change its answer: a wrong password, a
-    file that is not a database, a read-only file or folder.
-
-    A :class:`StorageRefused` still, so workers back off and retry as for a refusal; the daemon
-    stops on it with one line and exit 78 instead of waiting (systemd must not
-    restart it in a loop either)."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +83,12 @@ class Storage(abc.ABC):
     #: inside ``dequeue(timeout)`` instead of polling with delay/backoff.
     blocking: bool = False
 
+    #: id of the consumer whose lease holds what this storage dequeues (None: not yet
+    #: chosen; the first dequeue picks one). Forked workers inherit it.
+    consumer_id: str | None = None
+
     def __init__(self, name: str = "huey", **kwargs: Any) -> None:
         self.name = name
-        #: id of the consumer whose lease holds what this storage dequeues (None: not yet
-        #: chosen; the first dequeue picks one). Forked workers inherit it.
-        self.consumer_id: str | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:
@@ -181,7 +163,7 @@ class Storage(abc.ABC):
         they all share one lease. No I/O: the lease is written by the first
         :meth:`keep_alive` or dequeue. Returns the id (a new one if None).
         """
-        from hueyd.storage.leases import new_consumer_id  # leases builds on this module
+        from hueyd.storage.leases import new_consumer_id  # logging imports threading: lazily
         self.consumer_id = consumer_id or new_consumer_id()
         return self.consumer_id
 

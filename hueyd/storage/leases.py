@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from hueyd.storage.base import StorageError
+from hueyd.storage.errors import StorageError
 
 logger = logging.getLogger("hueyd.storage")
 
@@ -149,34 +149,36 @@ def reclaimable(card: ConsumerCard, expires: float, now: float) -> bool:
 
 
 class LeaseHolder:
-    """What both lease-keeping backends share: the card, the lazy first lease, and
-    the keep-alive rhythm (renew every call, recover every :data:`RECOVER_EVERY`).
+    """The lease part of a backend (its storage holds one and delegates to it): the
+    consumer's id and card, the lazy first lease, and the keep-alive rhythm (renew
+    every call, recover every :data:`RECOVER_EVERY`).
 
-    A backend supplies ``_write_lease()`` (renew this consumer's lease, raising
+    A backend's part supplies ``_write_lease()`` (renew this consumer's lease, raising
     StorageError when unreachable), ``recover()`` and ``release()``.
     """
 
-    consumer_id: str | None
-    lease_timeout: float
-    max_deliveries: int
-
-    def _init_leases(self, lease_timeout: float, max_deliveries: int) -> None:
+    def __init__(self, lease_timeout: float, max_deliveries: int) -> None:
         if not lease_timeout > 0:
             raise ValueError(f"lease_timeout must be greater than 0, not {lease_timeout!r}")
         if int(max_deliveries) < 1:
             raise ValueError(f"max_deliveries must be at least 1, not {max_deliveries!r}")
         self.lease_timeout = float(lease_timeout)
         self.max_deliveries = int(max_deliveries)
+        #: id of the consumer whose lease holds what the storage dequeues (None: not yet
+        #: chosen; the first dequeue picks one). Forked workers inherit it.
+        self.consumer_id: str | None = None
         self._card: ConsumerCard | None = None
         self._leased = False  # this process has written the lease at least once
         self._next_recovery = 0.0  # monotonic
         self._failing = False  # the last renewal failed: an outage
 
     def start_consuming(self, consumer_id: str | None = None) -> str:
-        chosen = super().start_consuming(consumer_id)  # type: ignore[misc]
+        """Hold what the storage dequeues from now on under ``consumer_id``'s lease (a
+        new id if None); no I/O."""
+        self.consumer_id = consumer_id or new_consumer_id()
         self._card = ConsumerCard.here(self.lease_timeout)
         self._leased = False
-        return chosen
+        return self.consumer_id
 
     @property
     def card(self) -> ConsumerCard:
@@ -191,7 +193,7 @@ class LeaseHolder:
             self.start_consuming(self.consumer_id)
         return self.consumer_id  # type: ignore[return-value]
 
-    def _ensure_lease(self) -> None:
+    def ensure_lease(self) -> None:
         """A consumer's first dequeue in a process writes its lease, so that nothing
         is ever held in flight without one (a dequeue without a scheduler, too)."""
         if not self._leased:

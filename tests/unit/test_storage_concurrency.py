@@ -12,6 +12,7 @@ import time
 import pytest
 
 import hueyd.storage.redis as redis_backends
+import hueyd.storage.redis.storage as redis_storage
 from hueyd.storage.base import Storage
 from hueyd.storage.sqlite import SqliteStorage
 
@@ -105,7 +106,7 @@ def assert_enqueued_once(kind: str, target: str, entries: set[bytes], moved: lis
 @pytest.fixture
 def small_batches(monkeypatch):
     """Redis moves due entries in batches; small ones make two movers interleave."""
-    monkeypatch.setattr(redis_backends, "SCHEDULE_BATCH", 25)
+    monkeypatch.setattr(redis_storage, "SCHEDULE_BATCH", 25)
 
 
 def test_two_scheduler_threads_move_each_entry_once(backend, small_batches):

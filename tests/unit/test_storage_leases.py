@@ -183,15 +183,15 @@ def test_keep_alive_waits_a_lease_period_after_an_outage(make, monkeypatch):
     a.enqueue(b"held by a live consumer")
     a.dequeue()
     b.keep_alive()
-    real = b._write_lease
+    real = b.leases._write_lease
 
     def unreachable():
         raise StorageError("redis at nowhere: Connection refused")
 
-    monkeypatch.setattr(b, "_write_lease", unreachable)
+    monkeypatch.setattr(b.leases, "_write_lease", unreachable)
     with pytest.raises(StorageError):
         b.keep_alive()
-    monkeypatch.setattr(b, "_write_lease", real)
+    monkeypatch.setattr(b.leases, "_write_lease", real)
     time.sleep(0.5)  # a's lease lapsed "during the outage"
     b.keep_alive()  # back: renews, but does not recover yet
     a.keep_alive()

@@ -19,7 +19,7 @@ def test_a_take_whose_reply_was_lost_is_handed_back(redis_url, cls):
     for data in (b"m1", b"m2", b"m3"):
         s.enqueue(data)
     kept = s.dequeue()  # received, still being worked on
-    real_taken = s._taken
+    real_taken = s.leases.taken
 
     def moved_then_lost(held, take):
         def take_then_lose():
@@ -27,10 +27,10 @@ def test_a_take_whose_reply_was_lost_is_handed_back(redis_url, cls):
             raise redis.ConnectionError("Connection closed by server.")
         return real_taken(held, take_then_lose)
 
-    s._taken = moved_then_lost
+    s.leases.taken = moved_then_lost
     with pytest.raises(StorageError):
         s.dequeue()
-    s._taken = real_taken
+    s.leases.taken = real_taken
     assert in_flight(s) == {"c": 2} and s.enqueued_items() == [b"m3"]
     again = s.dequeue()
     assert again.data == b"m2"  # handed back to the head, then taken for real
@@ -74,17 +74,17 @@ def test_a_failed_ack_does_not_make_its_message_a_stray(redis_url):
     for data in (b"m1", b"m2"):
         s.enqueue(data)
     done = s.dequeue()
-    real_taken = s._taken
+    real_taken = s.leases.taken
 
     def lost(held, take):
         def take_nothing():
             raise redis.ConnectionError("Connection closed by server.")
         return real_taken(held, take_nothing)
 
-    s._taken = lost
+    s.leases.taken = lost
     with pytest.raises(StorageError):
         s.dequeue()  # the holder's list is suspect from now on
-    s._taken = real_taken
+    s.leases.taken = real_taken
     assert s.dequeue().data == b"m2"  # m1, received, was not handed back
     s.ack(done)
     assert s.queue_size() == 0 and in_flight(s) == {"c": 1}

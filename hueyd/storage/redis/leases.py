@@ -6,7 +6,7 @@ consumer id -> lease expiry, server time), ``consumer-cards`` (hash: id -> JSON
 card), ``inflight:<id>:<holder>`` (what one thread or greenlet of one process of
 that consumer has taken), ``holders:<id>`` (the set of those lists) and
 ``deliveries`` (hash: sha1 of a message -> how often it went down with its
-consumer). The scripts are in :mod:`hueyd.storage.redis_lease_scripts`.
+consumer). The scripts are in :mod:`hueyd.storage.redis.lease_scripts`.
 
 Why a list per holder: when a connection breaks, a BLMOVE may have moved a
 message whose reply never arrived. Only the holder that sent it can tell such a
@@ -19,19 +19,20 @@ import logging
 import os
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from hueyd.storage import redis_lease_scripts as lease_lua
+import hueyd.storage.redis.lease_scripts as lease_lua
+import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import Message
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
-from hueyd.storage.redis_client import translate_errors
-from hueyd.storage.redis_scripts import letter
-from hueyd.storage.redis_wire import Batch, Script
+from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.queues import InFlight
+from hueyd.storage.redis.server import Server
+from hueyd.storage.redis.wire import Batch, Script
 
 if TYPE_CHECKING:  # pragma: no cover
-    import redis
-
-    from hueyd.storage.redis_scripts import RedisKeys
+    from hueyd.storage.redis.queues import ListQueue, PriorityQueue
+    from hueyd.storage.redis.values import ExpiringValues, HashValues
 
 logger = logging.getLogger("hueyd.storage")
 
@@ -39,37 +40,33 @@ FINISH = Script(lease_lua.FINISH)
 SET_ASIDE = Script(lease_lua.SET_ASIDE)
 
 
-class InFlight(NamedTuple):
-    """Receipt of a Redis message: its entry in the in-flight list ``held_in``, and
-    its priority."""
-
-    entry: bytes
-    priority: float = 0
-    held_in: str = ""
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisLeases(LeaseHolder):
-    """Lease and in-flight bookkeeping for a Redis storage; the storage supplies
-    ``conn``, ``keys`` and ``push_lua`` (its queue type's Lua functions)."""
+    """The lease part of a Redis storage: leases and in-flight bookkeeping. It works
+    with the storage's ``queue`` (whose Lua ``push`` functions its scripts start with)
+    and ``values`` (where an acknowledgement's ``forget`` keys live)."""
 
-    conn: redis.Redis
-    keys: RedisKeys
-    push_lua: str
-
-    def _init_redis_leases(self) -> None:
-        script = self.conn.register_script
-        self._requeue_script = script(self.push_lua + lease_lua.REQUEUE)
+    def __init__(self, server: Server, queue: ListQueue | PriorityQueue,
+                 values: HashValues | ExpiringValues, lease_timeout: float,
+                 max_deliveries: int) -> None:
+        super().__init__(lease_timeout, max_deliveries)
+        self.conn, self.pool, self.keys = server.conn, server.pool, server.keys
+        self.location = server.location
+        self.values = values
+        script, push = self.conn.register_script, queue.push_lua
+        self._push_head = script(lua.queue_script(push, lua.REQUEUE_HEAD))
+        self._requeue_script = script(push + lease_lua.REQUEUE)
         self._renew_script = script(lease_lua.RENEW)
-        self._release_script = script(self.push_lua + lease_lua.RELEASE)
-        self._hand_back_script = script(self.push_lua + lease_lua.HAND_BACK)
-        self._recover_script = script(self.push_lua + lease_lua.RECOVER)
+        self._release_script = script(push + lease_lua.RELEASE)
+        self._hand_back_script = script(push + lease_lua.HAND_BACK)
+        self._recover_script = script(push + lease_lua.RECOVER)
         self._registered: set[str] = set()  # lists this process has added to its set
         self._given: dict[str, Counter] = {}  # list -> entries returned, not yet settled
-        self._suspect: set[str] = set()  # lists whose last take lost its connection
+        #: lists whose last take lost its connection
+        self.suspects: set[str] = set()
 
     @translate_errors
     def _write_lease(self) -> None:
@@ -80,31 +77,31 @@ class RedisLeases(LeaseHolder):
     def holder_list(self) -> str:
         """The in-flight list of the calling thread or greenlet (registered on first use)."""
         cid = self.own_id()
-        self._ensure_lease()
+        self.ensure_lease()
         key = self.keys.in_flight(cid, f"{os.getpid()}-{threading.get_ident()}")
         if key not in self._registered:
             self.conn.sadd(self.keys.holders(cid), key)
             self._registered.add(key)
-        if key in self._suspect:
+        if key in self.suspects:
             self._return_strays(key)
         return key
 
-    def _taken(self, held: str, take: Callable[[], bytes | None]) -> bytes | None:
+    def taken(self, held: str, take: Callable[[], bytes | None]) -> bytes | None:
         """Run ``take()`` (which moves one entry into ``held``); remember what it returned,
         or that its reply may have been lost."""
         try:
             entry = take()
         except BaseException:  # interrupted too: the reply may never be read
-            self._suspect.add(held)
+            self.suspects.add(held)
             raise
-        return None if entry is None else self._given_out(held, entry)
+        return None if entry is None else self.given_out(held, entry)
 
-    def _given_out(self, held: str, entry: bytes) -> bytes:
+    def given_out(self, held: str, entry: bytes) -> bytes:
         """Remember that ``entry``, moved into ``held``, was returned to its holder."""
         self._given.setdefault(held, Counter())[entry] += 1
         return entry
 
-    def _forget(self, receipt: InFlight) -> None:
+    def settled(self, receipt: InFlight) -> None:
         """The holder settled this message (acked or handed back): no longer "given".
         Called only once the storage confirmed it, so that after a failed ack the
         entry is not mistaken for a stray."""
@@ -126,12 +123,12 @@ class RedisLeases(LeaseHolder):
                 strays.append(entry)
         for entry in strays:
             self._requeue_script(keys=[*self.keys.queue_keys(), held], args=[entry])
-        self._suspect.discard(held)
+        self.suspects.discard(held)
         if strays:
             logger.warning("handed back %d message(s) taken while the connection to redis "
                            "broke", len(strays))
 
-    def _finish_into(self, batch: Batch, message: Message,
+    def finish_into(self, batch: Batch, message: Message,
                      forget: Sequence[str] = ()) -> InFlight | None:
         """Queue the acknowledgement of ``message`` on ``batch``: drop its in-flight entry,
         its count of deaths and the ``forget`` keys, in one script rather than a command
@@ -139,9 +136,9 @@ class RedisLeases(LeaseHolder):
         receipt = message.receipt
         if not (isinstance(receipt, InFlight) and receipt.held_in):
             for key in forget:
-                self._delete_into(batch, key)
+                self.values.delete_into(batch, key)
             return None
-        places = [place for key in forget for place in self._value_places(key)]
+        places = [place for key in forget for place in self.values.places(key)]
         batch.script(FINISH, [receipt.held_in, self.keys.deliveries, *places],
                      [receipt.entry, hashlib.sha1(message.data).hexdigest(), *forget])
         return receipt
@@ -155,25 +152,25 @@ class RedisLeases(LeaseHolder):
     def finish(self, message: Message, forget: Sequence[str] = ()) -> None:
         """Acknowledge ``message`` and delete the ``forget`` keys: one round trip."""
         batch = Batch()
-        receipt = self._finish_into(batch, message, forget)
+        receipt = self.finish_into(batch, message, forget)
         if len(batch):
             batch.execute(self.pool)
         if receipt is not None:
-            self._forget(receipt)
+            self.settled(receipt)
 
     @translate_errors
     def set_aside(self, message: Message, reason: str, ts: float) -> None:
         """From the in-flight list to the dead letters in one script (see SET_ASIDE)."""
         receipt = message.receipt
         if not (isinstance(receipt, InFlight) and receipt.held_in):
-            self.add_dead_letter(message.data, reason, ts)
+            self.conn.rpush(self.keys.dead, lua.letter(message.data, reason, ts))
             return
         batch = Batch()
         batch.script(SET_ASIDE, [receipt.held_in, self.keys.deliveries, self.keys.dead],
                      [receipt.entry, hashlib.sha1(message.data).hexdigest(),
-                      letter(message.data, reason, ts)])
+                      lua.letter(message.data, reason, ts)])
         batch.execute(self.pool)
-        self._forget(receipt)
+        self.settled(receipt)
 
     @translate_errors
     def requeue(self, message: Message) -> None:
@@ -183,7 +180,7 @@ class RedisLeases(LeaseHolder):
         if isinstance(receipt, InFlight) and receipt.held_in:
             self._requeue_script(keys=[*self.keys.queue_keys(), receipt.held_in],
                                  args=[receipt.entry])
-            self._forget(receipt)
+            self.settled(receipt)
         else:
             self._push_head(keys=self.keys.queue_keys(), args=[message.data, 0])
 
@@ -272,7 +269,7 @@ class RedisLeases(LeaseHolder):
                               alive(card, expires, now), expires - now)
                 for cid, group in zip(ids, lists) for card, expires in [leases[cid]]]
 
-    def _flush_in_flight(self) -> None:
+    def flush_in_flight(self) -> None:
         """Forget every in-flight message (flush_queue): their acks become no-ops."""
         ids = [_text(cid) for cid in self.conn.zrange(self.keys.consumers, 0, -1)]
         if self.consumer_id is not None and self.consumer_id not in ids:

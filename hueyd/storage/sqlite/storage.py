@@ -4,7 +4,7 @@ Several storages (names) can share a file: every row carries its ``name``.
 Each write that reads first runs in ``BEGIN IMMEDIATE``, so two processes never
 claim the same message or move the same schedule entry. ``dequeue`` claims a
 row for its consumer (it stays, marked, until ``ack``); the consumer's lease
-(:mod:`hueyd.storage.sqlite_leases`) decides when a claim of a dead consumer
+(:mod:`hueyd.storage.sqlite.leases`) decides when a claim of a dead consumer
 goes back to the queue: at-least-once delivery within one machine. SQLite
 cannot block on a server: ``blocking = False`` and the consumer polls with
 delay/backoff.
@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.base import DeadLetter, Message
+from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.sqlite_db import (Connections, check_file, translate_errors,
+from hueyd.storage.sqlite.db import (Connections, check_file, translate_errors,
                                      write_transaction)
-from hueyd.storage.sqlite_leases import HEAD_ID, SqliteLeases
+from hueyd.storage.sqlite.leases import HEAD_ID, SqliteLeases
 
 #: keys per ``IN (...)`` in peek_many (under every SQLite build's variable limit)
 PEEK_CHUNK = 500
@@ -40,7 +41,7 @@ CLAIM_NEXT = f"""UPDATE hueyd_queue SET claim = ?, claimed_at = ?, consumer = ?
                  WHERE id = ({NEXT_WAITING}) RETURNING id, data"""
 
 
-class SqliteStorage(SqliteLeases, Storage):
+class SqliteStorage(LeasedStorage):
     """huey's SqliteStorage arguments. ``strict_fifo`` is accepted for compatibility:
     order is always strict FIFO within a priority. ``lease_timeout`` and
     ``max_deliveries`` as for :class:`~hueyd.storage.redis.RedisStorage`."""
@@ -59,7 +60,7 @@ class SqliteStorage(SqliteLeases, Storage):
         self._db = Connections(filename, timeout, journal_mode,
                                synchronous="FULL" if fsync else "NORMAL",
                                cache_kib=int(cache_mb * 1024))
-        self._init_leases(lease_timeout, max_deliveries)
+        self.leases = SqliteLeases(name, filename, self._db, lease_timeout, max_deliveries)
 
     def _sql(self, query: str, *params: Any) -> list[tuple]:
         return self._db.get().execute(query, params).fetchall()
@@ -89,7 +90,7 @@ class SqliteStorage(SqliteLeases, Storage):
     def dequeue(self, timeout: float = 0) -> Message | None:
         if not self._sql(NEXT_WAITING, self.name):
             return None  # idle pollers never take the write lock
-        self._ensure_lease()
+        self.leases.ensure_lease()
         claim = secrets.randbits(62)
         with write_transaction(self._db.get()) as conn:
             row = conn.execute(CLAIM_NEXT, (claim, time.time(), self.consumer_id,

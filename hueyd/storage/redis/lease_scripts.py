@@ -9,7 +9,7 @@ never in none. Lease times are the server's (``TIME``): consumers on machines
 with skewed clocks still agree on who has expired.
 
 Every script is prefixed with a queue type's ``push``/``push_head``/
-``from_in_flight`` (:data:`~hueyd.storage.redis_scripts.LIST_PUSH` or
+``from_in_flight`` (:data:`~hueyd.storage.redis.scripts.LIST_PUSH` or
 ``PRIORITY_PUSH``) and takes the queue keys as KEYS[1..4].
 """
 from __future__ import annotations

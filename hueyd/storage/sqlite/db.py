@@ -22,7 +22,7 @@ from urllib.parse import quote
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
+from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -14,7 +14,7 @@ Encodings shared with :mod:`hueyd.storage.redis`:
   Order ``2**52 + n`` (``n`` from INCR) keeps FIFO within a priority;
   ``2**52 - n`` puts a requeued message ahead of every waiting one;
 * dead letter: one JSON header line (id, ts, reason), ``\\n``, then data;
-* in-flight entry (see :mod:`hueyd.storage.redis_lease_scripts`): the queue
+* in-flight entry (see :mod:`hueyd.storage.redis.lease_scripts`): the queue
   entry itself (list queue) or ``b"<score>:" + member`` (priority queue), so
   it can go back with its priority.
 

@@ -1,4 +1,4 @@
-"""Key/value halves of the Redis backends: results, revocations, locks.
+"""The value store of a Redis storage (one of its parts): results, revocations, locks.
 
 :class:`HashValues` (RedisStorage) keeps values in one hash, so a revocation
 check is one HMGET. A value written with a TTL (a lock taken with
@@ -12,17 +12,13 @@ string key; results get ``expire_time`` and are not removed by a read.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar
 
+import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import REVOCATION_PREFIXES
-from hueyd.storage import redis_scripts as lua
-from hueyd.storage.redis_client import translate_errors
-from hueyd.storage.redis_wire import Batch, pack
-
-if TYPE_CHECKING:  # pragma: no cover
-    import redis
-
-    from hueyd.storage.redis_scripts import RedisKeys
+from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.server import Part, Server
+from hueyd.storage.redis.wire import Batch, pack
 
 
 def ttl_ms(ttl: float | None) -> int | None:
@@ -30,12 +26,12 @@ def ttl_ms(ttl: float | None) -> int | None:
     return max(1, round(ttl * 1000)) if ttl else None
 
 
-class _StringValues:
+class _StringValues(Part):
     """What both layouts share: values in ``hueyd:{name}:kv:<key>`` string keys."""
 
-    conn: redis.Redis
-    pool: redis.ConnectionPool
-    keys: RedisKeys
+    #: the storage keywords this store takes, and their defaults (the storage's
+    #: other keywords are connection parameters)
+    OPTIONS: ClassVar[dict[str, Any]] = {}
 
     def _value_keys(self) -> list[bytes]:
         return list(self.conn.scan_iter(match=self.keys.value_pattern, count=500))
@@ -58,7 +54,8 @@ class HashValues(_StringValues):
     """Values in the ``kv`` hash, revocations in the ``revoked`` hash; values with a TTL
     in their own string keys."""
 
-    def _init_values(self) -> None:
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
         self._hlen_revoked = pack("HLEN", self.keys.revoked)
         self._put_if_empty = self.conn.register_script(lua.PUT_IF_EMPTY)
         self._pop_value = self.conn.register_script(lua.POP_VALUE)
@@ -66,7 +63,7 @@ class HashValues(_StringValues):
     def _hash_of(self, key: str) -> str:
         return self.keys.revoked if key.startswith(REVOCATION_PREFIXES) else self.keys.values
 
-    def _count_revocations_into(self, batch: Batch) -> bool:
+    def count_revocations_into(self, batch: Batch) -> bool:
         """Queue HLEN of the revocations on ``batch`` (it rides along with a take)."""
         batch.packed(self._hlen_revoked)
         return True
@@ -104,15 +101,15 @@ class HashValues(_StringValues):
     @translate_errors
     def delete_data(self, key: str) -> bool:
         batch = Batch()
-        self._delete_into(batch, key)
+        self.delete_into(batch, key)
         return sum(batch.execute(self.pool)) > 0
 
-    def _delete_into(self, batch: Batch, key: str) -> None:
+    def delete_into(self, batch: Batch, key: str) -> None:
         """Queue the deletion of ``key`` on ``batch`` (so an ack can carry it along)."""
         batch.command("HDEL", self._hash_of(key), key)
         batch.command("DEL", self.keys.value(key))
 
-    def _value_places(self, key: str) -> tuple[str, str]:
+    def places(self, key: str) -> tuple[str, str]:
         """The hash and the string key where ``key``'s value may be."""
         return self._hash_of(key), self.keys.value(key)
 
@@ -138,9 +135,11 @@ class HashValues(_StringValues):
 class ExpiringValues(_StringValues):
     """Every value in its own string key; results expire after ``expire_time`` seconds."""
 
-    expire_time: float
+    OPTIONS: ClassVar[dict[str, Any]] = {"expire_time": 86400}
 
-    def _init_values(self) -> None:
+    def __init__(self, server: Server, expire_time: float = 86400) -> None:
+        super().__init__(server)
+        self.expire_time = expire_time
         self._pop_value = self.conn.register_script(lua.POP_UNLESS_EXPIRING)
 
     @translate_errors
@@ -171,13 +170,13 @@ class ExpiringValues(_StringValues):
     def delete_data(self, key: str) -> bool:
         return self.conn.delete(self.keys.value(key)) > 0
 
-    def _delete_into(self, batch: Batch, key: str) -> None:
+    def delete_into(self, batch: Batch, key: str) -> None:
         batch.command("DEL", self.keys.value(key))
 
-    def _value_places(self, key: str) -> tuple[str, str]:
+    def places(self, key: str) -> tuple[str, str]:
         return self.keys.values, self.keys.value(key)  # no hash here: its HDEL is a no-op
 
-    def _count_revocations_into(self, batch: Batch) -> bool:
+    def count_revocations_into(self, batch: Batch) -> bool:
         return False  # revocations are string keys among the others: no cheap count
 
     @translate_errors

@@ -1,10 +1,14 @@
-"""Redis backends: RedisStorage (FIFO list), PriorityRedisStorage (sorted set),
-RedisExpireStorage (results expire) and PriorityRedisExpireStorage.
+"""Redis backends, each an assembly of parts: a queue (:mod:`~hueyd.storage.redis.queues`:
+a FIFO list or a sorted set by priority) and a value store
+(:mod:`~hueyd.storage.redis.values`: one hash, or expiring string keys), around the
+consumer leases (:mod:`~hueyd.storage.redis.leases`). RedisStorage (list, hash),
+PriorityRedisStorage (sorted set), RedisExpireStorage (results expire) and
+PriorityRedisExpireStorage (both) differ only in the parts they name.
 
 All keys of a storage are ``hueyd:{<name>}:<part>`` (see
-:class:`~hueyd.storage.redis_scripts.RedisKeys`): queue, schedule (sorted set
+:class:`~hueyd.storage.redis.scripts.RedisKeys`): queue, schedule (sorted set
 scored by due time), kv (hash), dead (list), and the consumers' leases and
-in-flight lists (:mod:`hueyd.storage.redis_leases`).
+in-flight lists (:mod:`hueyd.storage.redis.leases`).
 
 At-least-once delivery: ``dequeue`` moves a message atomically into an
 in-flight list of its consumer (one per thread or greenlet; BLMOVE, or a script
@@ -15,18 +19,20 @@ receipt (:class:`InFlight`) names the entry and its list. Needs Redis >= 6.2.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence
 
 import redis
 
-from hueyd.storage import redis_lease_scripts as lease_lua
-from hueyd.storage import redis_scripts as lua
-from hueyd.storage.base import DeadLetter, Message, PendingTake, Storage
+import hueyd.storage.redis.scripts as lua
+from hueyd.storage.base import DeadLetter, Message, PendingTake
+from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.redis_client import block_seconds, build_pool, describe, translate_errors
-from hueyd.storage.redis_leases import InFlight, RedisLeases
-from hueyd.storage.redis_values import ExpiringValues, HashValues
-from hueyd.storage.redis_wire import Batch
+from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis.leases import RedisLeases
+from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
+from hueyd.storage.redis.server import Server
+from hueyd.storage.redis.values import ExpiringValues, HashValues
+from hueyd.storage.redis.wire import Batch
 
 #: how many schedule entries one script call moves; each batch is atomic
 SCHEDULE_BATCH = 1000
@@ -69,14 +75,14 @@ class _Ahead(PendingTake):
     def drop(self) -> None:
         if self.sent is not None:
             self.sent.drop()
-        self.storage._suspect.add(self.held)
+        self.storage.leases.suspects.add(self.held)
 
 
 __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
            "RedisExpireStorage", "RedisStorage"]
 
 
-class RedisStorage(RedisLeases, HashValues, Storage):
+class RedisStorage(LeasedStorage):
     """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored.
 
     ``lease_timeout``: seconds a consumer that stopped renewing keeps its
@@ -85,7 +91,9 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     """
 
     priority = False  # huey's flag: PriorityRedisStorage orders by priority
-    push_lua = lua.LIST_PUSH
+    #: the parts a variant is assembled from
+    queue_kind: ClassVar[type[ListQueue | PriorityQueue]] = ListQueue
+    values_kind: ClassVar[type[HashValues | ExpiringValues]] = HashValues
 
     def __init__(self, name: str = "huey", blocking: bool = True, read_timeout: float = 1,
                  connection_pool: redis.ConnectionPool | None = None, url: str | None = None,
@@ -97,6 +105,8 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         # notify_result, notify_result_ttl and clean_name are huey's, accepted so an
         # app ports unchanged: results are polled and keys are hueyd's own.
         super().__init__(name)
+        options = {key: connection_params.pop(key, default)
+                   for key, default in self.values_kind.OPTIONS.items()}
         self.blocking = blocking
         #: the wait a worker should pass to ``dequeue`` (huey's BRPOP timeout)
         self.read_timeout = read_timeout
@@ -105,16 +115,16 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         self.location = describe(self.pool)
         self.conn = redis.Redis(connection_pool=self.pool)
         self.keys = lua.RedisKeys.for_name(name)
-        script = self.conn.register_script
+        server = Server(self.conn, self.pool, self.keys, self.location)
+        self.queue = self.queue_kind(server)
+        self.values = self.values_kind(server, **options)
+        script, push = self.conn.register_script, self.queue.push_lua
         self._pop_due = script(lua.POP_DUE)
-        self._move_due = script(lua.queue_script(self.push_lua, lua.MOVE_DUE))
-        self._requeue_dead = script(lua.queue_script(self.push_lua, lua.REQUEUE_DEAD))
+        self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
+        self._requeue_dead = script(lua.queue_script(push, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
-        self._push_head = script(lua.queue_script(self.push_lua, lua.REQUEUE_HEAD))
-        self._takes: dict[tuple[str, float], bytes] = {}  # (holder, wait) -> packed take
-        self._init_values()
-        self._init_leases(lease_timeout, max_deliveries)
-        self._init_redis_leases()
+        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout,
+                                  max_deliveries)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -126,25 +136,32 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     def ping(self) -> None:
         self.conn.ping()
 
-    # -- queue: LPUSH at the tail, taken from the head (right) into the in-flight list --
-    @translate_errors
+    # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.conn.lpush(self.keys.queue, data)
+        self.queue.enqueue(data, priority)
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
-        return self._take_next(Batch(), timeout)
+        if self.queue.batched:
+            return self._take_next(Batch(), timeout)
+        held = self.leases.holder_list()
+        entry = self.leases.taken(held, lambda: self.queue.take(held, self._wait(timeout)))
+        return None if entry is None else self.queue.message(entry, held)
 
     @translate_errors
     def finish_and_dequeue(self, message: Message, forget: Sequence[str],
                            timeout: float = 0) -> Message | None:
         """Acknowledge one task and take the next message in one round trip: the ack's
-        commands and the BLMOVE share a batch (the server runs them in order)."""
+        commands and the BLMOVE share a batch (the server runs them in order). Two
+        round trips where the take is a script that may wait for a wake-up token."""
+        if not self.queue.batched:
+            self.finish(message, forget)
+            return self.dequeue(timeout)
         batch = Batch()
-        receipt = self._finish_into(batch, message, forget)
+        receipt = self.leases.finish_into(batch, message, forget)
         taken = self._take_next(batch, timeout)
         if receipt is not None:
-            self._forget(receipt)
+            self.leases.settled(receipt)
         return taken
 
     def _take_next(self, batch: Batch, timeout: float) -> Message | None:
@@ -156,11 +173,13 @@ class RedisStorage(RedisLeases, HashValues, Storage):
     @translate_errors
     def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
                    count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
-        ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.holder_list())
+        if not self.queue.batched:
+            return None  # the take is a script that may wait for a wake-up token
+        ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.leases.holder_list())
         if ahead.take is not None:
             raise ValueError("a take is already on its way: collect it first")
         if finished is not None:
-            receipt = self._finish_into(ahead.batch, finished, forget)
+            receipt = self.leases.finish_into(ahead.batch, finished, forget)
             if receipt is not None:
                 ahead.receipts.append(receipt)
         if count:
@@ -168,24 +187,19 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         try:
             ahead.send()
         except BaseException:
-            self._suspect.add(ahead.held)
+            self.leases.suspects.add(ahead.held)
             raise
         return ahead
 
-    def _add_take(self, batch: Batch, timeout: float, count: int = 1) -> _Take:
-        held, skip = self.holder_list(), len(batch)
+    def _wait(self, timeout: float) -> float:
+        """Seconds a take may block on the server (0: it must not)."""
         blocks = self.blocking and timeout and timeout > 0
-        wait = block_seconds(timeout, self.pool) if blocks else 0
-        packed = self._takes.get((held, wait, count))
-        if packed is None:  # a holder's takes never change: packed once
-            move: tuple = (("BLMOVE", self.keys.queue, held, "RIGHT", "LEFT", wait) if wait
-                           else ("LMOVE", self.keys.queue, held, "RIGHT", "LEFT"))
-            take = Batch()
-            for _ in range(count):  # each move is atomic; past the queue's end they move nil
-                take.command(*move)
-            packed = self._takes[(held, wait, count)] = take.packed_commands()
-        batch.packed(packed, count)
-        return _Take(held, skip, self._count_revocations_into(batch), count)
+        return block_seconds(timeout, self.pool) if blocks else 0
+
+    def _add_take(self, batch: Batch, timeout: float, count: int = 1) -> _Take:
+        held, skip = self.leases.holder_list(), len(batch)
+        batch.packed(self.queue.packed_take(held, self._wait(timeout), count), count)
+        return _Take(held, skip, self.values.count_revocations_into(batch), count)
 
     def _received(self, take: _Take, run: Callable[[], list[Any]]) -> Message | None:
         """The message among the replies of ``run()`` (which sends or reads the take)."""
@@ -195,10 +209,10 @@ class RedisStorage(RedisLeases, HashValues, Storage):
             replies[:] = run()[take.skip:]
             return replies[0]
 
-        taken = self._taken(take.held, entry)
+        taken = self.leases.taken(take.held, entry)
         if taken is None:
             return None
-        return self._message(taken, take.held, replies[1] if take.counted else None)
+        return self.queue.message(taken, take.held, replies[1] if take.counted else None)
 
     @translate_errors
     def _collect_ahead(self, ahead: _Ahead) -> list[Message]:
@@ -206,33 +220,72 @@ class RedisStorage(RedisLeases, HashValues, Storage):
         try:
             replies = ahead.batch.collect(ahead.sent) if ahead.sent is not None else []
         except BaseException:  # interrupted too: what the take moved may be unknown
-            self._suspect.add(ahead.held)
+            self.leases.suspects.add(ahead.held)
             raise
         for receipt in ahead.receipts:
-            self._forget(receipt)
+            self.leases.settled(receipt)
         if take is None:
             return []
         entries = replies[take.skip:take.skip + take.count]
         revocations = replies[take.skip + take.count] if take.counted else None
-        return [self._message(self._given_out(take.held, entry), take.held, revocations)
+        given_out = self.leases.given_out
+        return [self.queue.message(given_out(take.held, entry), take.held, revocations)
                 for entry in entries if entry is not None]
 
-    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
-        return Message(entry, InFlight(entry, 0, held), revocations)
-
-    @translate_errors
     def queue_size(self) -> int:
-        return self.conn.llen(self.keys.queue)
+        return self.queue.size()
 
-    @translate_errors
     def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        start = -limit if limit else 0
-        return self.conn.lrange(self.keys.queue, start, -1)[::-1]
+        return self.queue.items(limit)
 
     @translate_errors
     def flush_queue(self) -> None:
         self.conn.delete(self.keys.queue, self.keys.wake)
-        self._flush_in_flight()
+        self.leases.flush_in_flight()
+
+    # -- settling a message: the lease part ------------------------------------------------
+    def ack(self, message: Message) -> None:
+        self.leases.ack(message)
+
+    def finish(self, message: Message, forget: Sequence[str] = ()) -> None:
+        self.leases.finish(message, forget)
+
+    def set_aside(self, message: Message, reason: str, ts: float) -> None:
+        self.leases.set_aside(message, reason, ts)
+
+    def requeue(self, message: Message) -> None:
+        self.leases.requeue(message)
+
+    def hand_back_worker(self, pid: int) -> int:
+        return self.leases.hand_back_worker(pid)
+
+    # -- key/value: the value store ----------------------------------------------------
+    def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
+        self.values.put_data(key, value, is_result)
+
+    def peek_data(self, key: str) -> bytes | None:
+        return self.values.peek_data(key)
+
+    def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        return self.values.peek_many(keys)
+
+    def pop_data(self, key: str) -> bytes | None:
+        return self.values.pop_data(key)
+
+    def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        return self.values.put_if_empty(key, value, ttl)
+
+    def delete_data(self, key: str) -> bool:
+        return self.values.delete_data(key)
+
+    def result_store_size(self) -> int:
+        return self.values.result_store_size()
+
+    def result_items(self) -> dict[str, bytes]:
+        return self.values.result_items()
+
+    def flush_results(self) -> None:
+        self.values.flush_results()
 
     # -- schedule ----------------------------------------------------------------
     @translate_errors
@@ -305,74 +358,27 @@ class PriorityRedisStorage(RedisStorage):
     """Queue as a sorted set: higher priority first, FIFO within a priority (Redis >= 5)."""
 
     priority = True
-    push_lua = lua.PRIORITY_PUSH
-
-    def __init__(self, name: str = "huey", **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self._enqueue = self.conn.register_script(lua.queue_script(self.push_lua, lua.ENQUEUE))
-        self._take = self.conn.register_script(
-            lua.queue_script(self.push_lua, lease_lua.PRIORITY_TAKE))
-
-    @translate_errors
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
-
-    @translate_errors
-    def dequeue(self, timeout: float = 0) -> Message | None:
-        held = self.holder_list()
-        entry = self._taken(held, lambda: self._take_into(held, timeout))
-        return None if entry is None else self._message(entry, held)
-
-    def _take_into(self, held: str, timeout: float) -> bytes | None:
-        """Take the best message with a script; when there is none, wait for a wake-up
-        token (BLPOP) and try once more. A spurious wake-up returns None."""
-        keys = [*self.keys.queue_keys(), held]
-        entry = self._take(keys=keys)
-        if entry is None and self.blocking and timeout and timeout > 0:
-            if self.conn.blpop([self.keys.wake], block_seconds(timeout, self.pool)):
-                entry = self._take(keys=keys)
-        return entry
-
-    def take_ahead(self, finished: Message | None, forget: Sequence[str] = (),
-                   count: int = 1, onto: PendingTake | None = None) -> PendingTake | None:
-        return None  # the take is a script that may wait for a wake-up token
-
-    def finish_and_dequeue(self, message: Message, forget: Sequence[str],
-                           timeout: float = 0) -> Message | None:
-        """Two round trips here: taking from the sorted set is a script that may have
-        to wait for a wake-up token."""
-        self.finish(message, forget)
-        return self.dequeue(timeout)
-
-    def _message(self, entry: bytes, held: str, revocations: int | None = None) -> Message:
-        score, member = entry.split(b":", 1)
-        return Message(member[lua.PRIORITY_PREFIX_LEN:],
-                       InFlight(entry, -float(score) or 0, held), revocations)
-
-    @translate_errors
-    def queue_size(self) -> int:
-        return self.conn.zcard(self.keys.queue)
-
-    @translate_errors
-    def enqueued_items(self, limit: int | None = None) -> list[bytes]:
-        members = self.conn.zrange(self.keys.queue, 0, limit - 1 if limit else -1)
-        return [m[lua.PRIORITY_PREFIX_LEN:] for m in members]
+    queue_kind = PriorityQueue
 
 
-class RedisExpireStorage(ExpiringValues, RedisStorage):
+class RedisExpireStorage(RedisStorage):
     """RedisStorage whose results expire after ``expire_time`` seconds (huey's RedisExpireHuey)."""
 
+    values_kind = ExpiringValues
+
     def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
         self.expire_time = expire_time
-        super().__init__(name, **kwargs)
+        super().__init__(name, expire_time=expire_time, **kwargs)
 
 
-class PriorityRedisExpireStorage(ExpiringValues, PriorityRedisStorage):
+class PriorityRedisExpireStorage(PriorityRedisStorage):
     """Priority queue and expiring results."""
 
+    values_kind = ExpiringValues
+
     def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
         self.expire_time = expire_time
-        super().__init__(name, **kwargs)
+        super().__init__(name, expire_time=expire_time, **kwargs)
 
 
 def scheduled_data(member: bytes) -> bytes:

@@ -16,10 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hueyd.storage.leases import ConsumerCard, ConsumerLease, LeaseHolder, alive, poison_reason
-from hueyd.storage.sqlite_db import translate_errors, write_transaction
+from hueyd.storage.sqlite.db import translate_errors, write_transaction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.storage.sqlite_db import Connections
+    from hueyd.storage.sqlite.db import Connections
 
 logger = logging.getLogger("hueyd.storage")
 
@@ -31,11 +31,13 @@ ORPHANED = """(consumer IS NULL OR consumer NOT IN
 
 
 class SqliteLeases(LeaseHolder):
-    """Lease bookkeeping for :class:`~hueyd.storage.sqlite.SqliteStorage`."""
+    """The lease part of :class:`~hueyd.storage.sqlite.SqliteStorage`: the consumers'
+    rows, and claims of dead consumers back to the queue."""
 
-    name: str
-    filename: str
-    _db: Connections
+    def __init__(self, name: str, filename: str, db: Connections, lease_timeout: float,
+                 max_deliveries: int) -> None:
+        super().__init__(lease_timeout, max_deliveries)
+        self.name, self.filename, self._db = name, filename, db
 
     @translate_errors
     def _write_lease(self) -> None:

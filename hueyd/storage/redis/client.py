@@ -16,7 +16,7 @@ from redis import exceptions as redis_errors
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
+from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
