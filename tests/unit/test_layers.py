@@ -2,7 +2,9 @@
 from anywhere).
 
 Every module under hueyd/ is parsed (not imported); an import that points up
-the layers fails the test, naming the file and line. Also checks that
+the layers fails the test, naming the file and line, and so does an import cycle
+anywhere in hueyd/ (runtime imports: those under ``if TYPE_CHECKING:`` never run,
+so they may point back). Also checks that
 ``import hueyd`` stays lazy, so the CLI can monkey-patch for gevent first.
 """
 from __future__ import annotations
@@ -147,3 +149,72 @@ def test_unknown_export_is_an_attribute_error():
     import hueyd
     with pytest.raises(AttributeError):
         hueyd.NoSuchThing  # noqa: B018
+
+
+def runtime_imports(source: str, module: str, is_package: bool) -> list[tuple[int, str]]:
+    """Like :func:`imported_modules`, without the imports under ``if TYPE_CHECKING:``
+    (annotations only: they never run)."""
+    tree = ast.parse(source)
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skipped.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return [(line, target) for line, target in imported_modules(source, module, is_package)
+            if line not in skipped]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """hueyd module -> the hueyd modules it imports at run time."""
+    modules = dict((module, path) for path, module in all_modules())
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        with open(path, encoding="utf-8") as f:
+            found = runtime_imports(f.read(), module, path.endswith("__init__.py"))
+        graph[module] = {target for _, target in found if target in modules and target != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle():
+    found = cycles(import_graph())
+    assert not found, "import cycles (runtime imports):\n" + "\n".join(
+        " <-> ".join(c) for c in found)
+
+
+def test_cycle_finder_sees_a_cycle_and_ignores_type_checking_imports():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hueyd.api import huey\n"
+    assert runtime_imports(source, "hueyd.api.task", False) == [(1, "typing")]
