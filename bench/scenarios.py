@@ -12,8 +12,8 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import procs
 from apps import tasklog
@@ -66,7 +66,7 @@ class Settings:
     enqueue_tasks: int = 5000
 
     @classmethod
-    def quick(cls) -> "Settings":
+    def quick(cls) -> Settings:
         return cls(drain_tasks=2000, latency_tasks=50, schedule_tasks=10, schedule_spread=1.5,
                    enqueue_tasks=1000)
 
@@ -144,12 +144,12 @@ class CpuSnapshot:
     machine: float
 
     @classmethod
-    def take(cls, bench: Bench, consumer: procs.Group) -> "CpuSnapshot":
+    def take(cls, bench: Bench, consumer: procs.Group) -> CpuSnapshot:
         return cls(time.monotonic(), procs.group_cpu_seconds(consumer.pid),
                    procs.group_cpu_seconds(bench.redis.group.pid), procs.own_cpu_seconds(),
                    procs.machine_busy_seconds())
 
-    def others_since(self, start: "CpuSnapshot") -> float:
+    def others_since(self, start: CpuSnapshot) -> float:
         """Share of one CPU used meanwhile by processes that are not part of the benchmark
         (other jobs on the machine, the hypervisor's steal): they skew the figures."""
         ours = sum(getattr(self, k) - getattr(start, k) for k in ("consumer", "redis", "harness"))

@@ -1,7 +1,16 @@
 """``from huey.exceptions import X`` ports as ``from hueyd.exceptions import X``."""
 from hueyd.api.exceptions import (  # noqa: F401
-    RETRYING_EXCEPTIONS, CancelExecution, ConfigurationError, HueyException, MessageError,
-    ResultTimeout, RetryTask, TaskException, TaskLockedException, TaskTimeout)
+    RETRYING_EXCEPTIONS,
+    CancelExecution,
+    ConfigurationError,
+    HueyException,
+    MessageError,
+    ResultTimeout,
+    RetryTask,
+    TaskException,
+    TaskLockedException,
+    TaskTimeout,
+)
 
 __all__ = ["CancelExecution", "ConfigurationError", "HueyException", "MessageError",
            "ResultTimeout", "RetryTask", "TaskException", "TaskLockedException", "TaskTimeout"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 

@@ -2,7 +2,6 @@
 import os
 
 from huey import RedisHuey
-
 from tasklog import record
 
 huey = RedisHuey("bench", url=os.environ["HUEYD_BENCH_REDIS"])

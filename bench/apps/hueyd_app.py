@@ -1,9 +1,9 @@
 """The same no-op app written for hueyd: only the import differs from huey_app.py."""
 import os
 
-from hueyd import RedisHuey
-
 from tasklog import record
+
+from hueyd import RedisHuey
 
 huey = RedisHuey("bench", url=os.environ["HUEYD_BENCH_REDIS"])
 

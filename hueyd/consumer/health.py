@@ -8,8 +8,8 @@ time limit applies instead, so a long task is not mistaken for a hang.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from hueyd.consumer.heartbeat import Beat
 

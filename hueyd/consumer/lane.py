@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: how long a parked worker waits at most before returning to its loop (to beat its
 #: heartbeat and see stop requests); it parks again if the lane is still busy

@@ -11,8 +11,9 @@ does not run the whole queue into dead letters.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from hueyd.storage.base import StorageError, StorageRefused
 

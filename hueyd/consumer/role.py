@@ -8,7 +8,8 @@ that repeats it.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class WorkerInterrupted(BaseException):

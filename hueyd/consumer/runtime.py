@@ -11,7 +11,8 @@ import abc
 import contextlib
 import importlib
 import logging
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 
 from hueyd.api.exceptions import ConfigurationError
 from hueyd.consumer.lane import Lane

@@ -28,7 +28,8 @@ import select
 import signal
 import sys
 import threading
-from typing import IO, Any, Iterator, NoReturn
+from collections.abc import Iterator
+from typing import IO, Any, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
 from hueyd.consumer import parent_death

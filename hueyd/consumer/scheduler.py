@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.role import Role, StopFlag
@@ -114,7 +115,7 @@ class Scheduler(Role):
         self.slot.set_mark(minute)
         start = minute * 60.0
         if self.utc:
-            moment = dt.datetime.fromtimestamp(start, dt.timezone.utc).replace(tzinfo=None)
+            moment = dt.datetime.fromtimestamp(start, dt.UTC).replace(tzinfo=None)
         else:
             moment = dt.datetime.fromtimestamp(start)
         for task in self.huey.read_periodic(moment):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from hueyd.api.consuming import REQUEUE, SET_ASIDE, Unsettled
 from hueyd.api.execution import OutcomeNotStored

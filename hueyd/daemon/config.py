@@ -16,8 +16,9 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits

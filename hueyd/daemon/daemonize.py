@@ -18,7 +18,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 
 from hueyd.daemon.config import Config, ConfigError
 from hueyd.exitcodes import EX_CONFIG, EX_SOFTWARE
@@ -88,7 +88,7 @@ class PidFile:
             raise ConfigError(None, "option --pidfile", f"{self.path}: cannot write in "
                               f"{directory}")
 
-    def __enter__(self) -> "PidFile":
+    def __enter__(self) -> PidFile:
         temporary = f"{self.path}.{os.getpid()}.tmp"
         with open(temporary, "w") as f:
             f.write(f"{os.getpid()}\n")

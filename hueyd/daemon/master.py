@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 from hueyd.daemon.redact import redact
 
@@ -73,7 +73,7 @@ class Notifier:
         self.last_ping: float | None = None
 
     @classmethod
-    def from_environ(cls, environ: MutableMapping[str, str]) -> "Notifier":
+    def from_environ(cls, environ: MutableMapping[str, str]) -> Notifier:
         """Read and remove NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from ``environ``,
         so that no worker or task started later can ever notify in our name."""
         socket_path = environ.pop("NOTIFY_SOCKET", None)

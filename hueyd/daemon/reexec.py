@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 #: the scheduler's last handled minute, carried to the re-executed image
 PERIODIC_ENV = "HUEYD_PERIODIC_MINUTE"

@@ -14,8 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from hueyd.daemon import reload_reply
 from hueyd.exitcodes import EX_CONFIG

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 logger = logging.getLogger("hueyd.master")
 
@@ -85,7 +85,7 @@ def _wait(sock: socket.socket, pid: int, timeout: float) -> tuple[bool | None, s
         sock.settimeout(min(left, PID_POLL))
         try:
             text = sock.recv(4096).decode("utf-8", "replace")
-        except socket.timeout:
+        except TimeoutError:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:

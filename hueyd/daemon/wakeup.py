@@ -13,7 +13,8 @@ import os
 import queue
 import select
 import signal
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: every signal the master may find blocked when it starts: held by hueyd/__main__.py
 #: from the first instant of ``hueyd run`` (SIGHUP, SIGUSR1), or by ``block()`` across

@@ -8,8 +8,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hueyd.storage.base import (DeadLetter, Message, Storage, StorageError, StorageRefused,
-                                StorageUnusable)
+from hueyd.storage.base import (
+    DeadLetter,
+    Message,
+    Storage,
+    StorageError,
+    StorageRefused,
+    StorageUnusable,
+)
 
 #: public name -> module that defines it
 BACKENDS = {

@@ -10,8 +10,9 @@ Times are POSIX timestamps (``float`` seconds, UTC by definition).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 

@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 from hueyd.storage.base import DeadLetter, Message, Storage
 

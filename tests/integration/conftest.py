@@ -20,8 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,8 @@ class Daemon:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self} still running after {timeout}s:\n{self.output}")
+            raise AssertionError(f"{self} still running after {timeout}s:\n{self.output}") \
+                from None
 
     def running(self) -> bool:
         return self.proc.poll() is None

@@ -70,10 +70,10 @@ def test_retries_wait_their_delay(fleet):
     results = {label: (app, app.tasks.flaky("flaky")) for label, app in fleet.busy()}
     for label, (app, result) in results.items():
         # the first (failed) attempt stored its error: the retry's result replaces it
-        wait_for(lambda: len(app.marks("flaky")) == 2, 15, message=f"retry on {label}")
+        wait_for(lambda app=app: len(app.marks("flaky")) == 2, 15, message=f"retry on {label}")
         first, second = (t for t, _, _ in app.marks("flaky"))
         assert 1.0 <= second - first < 1.0 + 1.0, (label, second - first)
-        assert wait_for(lambda: result.get(preserve=True) == "second attempt", 5,
+        assert wait_for(lambda result=result: result.get(preserve=True) == "second attempt", 5,
                         message=f"result of the retry on {label}")
 
 
@@ -91,7 +91,8 @@ def test_scheduled_tasks_start_at_their_time(fleet):
 def test_periodic_tasks_fire_once_per_minute_and_never_with_no_periodic(fleet):
     busy = fleet.busy()
     for label, app in busy:  # each fired for the minute it started in
-        wait_for(lambda: app.marks("ticks"), 15, message=f"first periodic run on {label}")
+        wait_for(lambda app=app: app.marks("ticks"), 15,
+                 message=f"first periodic run on {label}")
     first_minute = max(int(app.marks("ticks")[0][0] // 60) for _, app in busy)
     # across one minute boundary (at most ~60 s), plus time for the run to land
     wait_for(lambda: time.time() >= (first_minute + 1) * 60 + 3, 70,

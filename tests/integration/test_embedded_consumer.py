@@ -26,11 +26,12 @@ def test_consumer_run_works_and_stops_gracefully_on_sigint(make_app, hueyd_proc)
         (app.dir / "embedded.py").write_text(PROGRAM)
         proc = hueyd_proc(app, worker_type, program=[sys.executable, "embedded.py"])
         runs.append((worker_type, app, proc, app.tasks.add(20, 22), app.tasks.slow(1, "slow")))
-    for worker_type, app, proc, added, slow in runs:
+    for worker_type, app, proc, added, _slow in runs:
         assert added.get(blocking=True, timeout=15) == 42, (worker_type, proc.output)
-        wait_for(lambda: app.marks("slow"), 15, message=f"the slow task on {worker_type}")
+        wait_for(lambda app=app: app.marks("slow"), 15,
+                 message=f"the slow task on {worker_type}")
         proc.signal(signal.SIGINT)
-    for worker_type, app, proc, added, slow in runs:
+    for worker_type, _app, proc, _added, slow in runs:
         assert proc.wait(15) == 0, (worker_type, proc.output)
         assert slow.get(preserve=True) == "finished", worker_type
         assert proc.children() == []

@@ -89,9 +89,9 @@ def test_watchdog_pings_only_while_every_worker_is_healthy(make_app, hueyd_proc,
     hueyd_proc(thread_app, "--config", write_config(thread_app, task_timeout=1),
                "-k", "thread", "-w", "1", "-n", "-c", "1",
                env=notify_env(thread_socket, watchdog=True), watchdog_pid=True)
-    process = hueyd_proc(process_app, "--config", write_config(process_app, task_timeout=1),
-                         "-k", "process", "-w", "1", "-n", "-c", "1",
-                         env=notify_env(process_socket, watchdog=True), watchdog_pid=True)
+    hueyd_proc(process_app, "--config", write_config(process_app, task_timeout=1),
+               "-k", "process", "-w", "1", "-n", "-c", "1",
+               env=notify_env(process_socket, watchdog=True), watchdog_pid=True)
     for listener in (thread_socket, process_socket):
         listener.wait_for_key("READY")
     healthy_from = time.monotonic()

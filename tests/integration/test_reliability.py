@@ -374,7 +374,8 @@ def test_a_task_that_keeps_killing_its_daemon_is_set_aside(make_app, hueyd_proc)
         assert starts < 8, "the crashing task was never set aside"
         daemon = hueyd_proc(app, "crashapp.huey", "-k", "thread", "-w", "1", "-n", "-c", "1")
         starts += 1
-        wait_for(lambda: not daemon.running() or app.huey.storage.dead_letter_count(), 30,
+        wait_for(lambda daemon=daemon: not daemon.running()
+                 or app.huey.storage.dead_letter_count(), 30,
                  message="a crash, or the task set aside")
         if not daemon.running():
             kill_group(daemon)

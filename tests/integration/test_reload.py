@@ -83,7 +83,7 @@ def test_a_yaml_the_parser_cannot_take_is_refused(make_app, hueyd_proc, notify_s
     config = write_config(app)
     daemon = hueyd_proc(app, "--config", config, *FAST, env={"NOTIFY_SOCKET": listener.path})
     listener.wait_for_key("READY", timeout=30)
-    for count, (name, text) in enumerate(BROKEN_YAML.items(), 1):
+    for count, (_name, text) in enumerate(BROKEN_YAML.items(), 1):
         with open(config, "w", encoding="utf-8") as f:
             f.write(text)
         daemon.signal(signal.SIGHUP)

@@ -38,10 +38,10 @@ def test_sigint_lets_running_tasks_finish_then_exits_0(make_app, hueyd_proc):
     runs = []
     for worker_type, app, daemon in start_all(make_app, hueyd_proc, "redis", "-w", "1"):
         runs.append((worker_type, app, daemon, app.tasks.slow(1.5, "slow"), app.tasks.add(1, 2)))
-    for worker_type, app, daemon, *_ in runs:
+    for _worker_type, app, daemon, *_ in runs:
         wait_started(app, "slow")
         daemon.signal(signal.SIGINT)
-    for worker_type, app, daemon, slow, queued in runs:
+    for worker_type, app, daemon, slow, _queued in runs:
         assert daemon.wait(15) == 0, (worker_type, daemon.output)
         assert [m[2] for m in app.marks("slow")] == ["start", "done"], worker_type
         assert slow.get(preserve=True) == "finished", worker_type
@@ -71,10 +71,10 @@ def test_sigint_hands_back_what_outlives_shutdown_timeout(make_app, hueyd_proc, 
 def test_sigterm_interrupts_running_tasks_and_hands_them_back(make_app, hueyd_proc, kind):
     runs = [(t, app, daemon, app.tasks.slow(60, "slow"))
             for t, app, daemon in start_all(make_app, hueyd_proc, kind, "-w", "2")]
-    for worker_type, app, daemon, _ in runs:
+    for _worker_type, app, _daemon, _ in runs:
         wait_started(app, "slow")
     stopped = time.monotonic()
-    for worker_type, app, daemon, _ in runs:
+    for _worker_type, _app, daemon, _ in runs:
         daemon.signal(signal.SIGTERM)
     for worker_type, app, daemon, slow in runs:
         assert daemon.wait(10) == 0, (worker_type, daemon.output)
@@ -105,7 +105,7 @@ def test_sighup_finishes_tasks_then_reexecutes_in_place_with_new_code(make_app, 
     for worker_type, app, daemon in start_all(make_app, hueyd_proc, "redis", "-w", "1"):
         assert app.tasks.version().get(blocking=True, timeout=15) == 1
         runs.append((worker_type, app, daemon, app.tasks.slow(1.5, "slow")))
-    for worker_type, app, daemon, _ in runs:
+    for _worker_type, app, daemon, _ in runs:
         wait_started(app, "slow")
         app.set_version(2)
         daemon.signal(signal.SIGHUP)
@@ -124,8 +124,7 @@ def test_log_files_are_reopened_by_the_master_and_process_workers(make_app, huey
                                                                   tmp_path, signum):
     app = make_app("redis")
     log = tmp_path / "hueyd.log"
-    config = write_config(app, **{"logging": "{file: %s, format: '%%(process)d %%(message)s'}"
-                                  % log})
+    config = write_config(app, logging=f"{{file: {log}, format: '%(process)d %(message)s'}}")
     daemon = hueyd_proc(app, "--config", config, "-k", "process", "-w", "2", *FAST)
     wait_for(lambda: len(daemon.children()) == 3, 10, message="scheduler and two workers")
     assert app.tasks.add(1, 1).get(blocking=True, timeout=15) == 2

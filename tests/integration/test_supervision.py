@@ -76,7 +76,7 @@ def test_thread_and_greenlet_workers_whose_loop_dies_are_replaced(make_app, huey
         daemon = hueyd_proc(app, "tasksapp.huey", "-k", worker_type, "-w", "1", "-n", "-c", "1")
         app.tasks.end_worker()
         runs.append((worker_type, app, daemon, app.tasks.add(2, 3)))
-    for worker_type, app, daemon, result in runs:
+    for worker_type, _app, daemon, result in runs:
         # -w 1: only a replacement can run the second task
         assert result.get(blocking=True, timeout=15) == 5, (worker_type, daemon.output)
         assert "Worker-1" in daemon.output and "restarting" in daemon.output

@@ -97,7 +97,7 @@ class Container:
         self.boot_seconds: float | None = None
         self.console_tail = ""
 
-    def __enter__(self) -> "Container":
+    def __enter__(self) -> Container:
         try:
             self.boot()
         except BaseException:

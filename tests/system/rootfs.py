@@ -14,9 +14,9 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 CACHE_DIR = Path(os.environ.get("HUEYD_TEST_CACHE", "/var/cache/hueyd-tests"))
 SUITE = "bookworm"

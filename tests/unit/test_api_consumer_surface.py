@@ -116,7 +116,7 @@ def test_enqueue_due_accepts_datetimes_in_the_huey_clock(make_huey):
 
     later.schedule(delay=100)
     drain(huey)
-    utc_now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    utc_now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert huey.enqueue_due(utc_now + dt.timedelta(seconds=50)) == 0
     assert huey.enqueue_due(utc_now + dt.timedelta(seconds=101)) == 1
 
@@ -153,7 +153,7 @@ def test_read_periodic_matches_crontabs_at_the_given_instant(make_huey):
     at_0300 = dt.datetime(2024, 5, 1, 3, 0)
     assert [t.name for t in huey.read_periodic(at_0305)] == ["every_five"]
     assert sorted(t.name for t in huey.read_periodic(at_0300)) == ["every_five", "nightly"]
-    posix = at_0300.replace(tzinfo=dt.timezone.utc).timestamp()
+    posix = at_0300.replace(tzinfo=dt.UTC).timestamp()
     assert len(huey.read_periodic(posix)) == 2  # a float is read in the Huey's (UTC) clock
     for task in huey.read_periodic(at_0300):
         huey.enqueue(task)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-
 def test_put_get_peek_delete(make_huey):
     huey = make_huey()
     huey.put("k", {"nested": [1, 2]})

@@ -10,7 +10,6 @@ from hueyd import CancelExecution, RetryTask
 from hueyd import signals as S
 from tests.unit.test_api_support import Recorder, drain
 
-
 HUEY_VALUES = {
     "SIGNAL_CANCELED": "canceled", "SIGNAL_COMPLETE": "complete", "SIGNAL_ERROR": "error",
     "SIGNAL_EXECUTING": "executing", "SIGNAL_EXPIRED": "expired", "SIGNAL_LOCKED": "locked",
@@ -129,6 +128,7 @@ def test_interrupted_is_emitted_by_whoever_interrupts(watched):
 
 def test_timeout_signal_through_the_timeout_handler(watched):
     from contextlib import contextmanager
+
     from hueyd import TaskException
     from hueyd.exceptions import TaskTimeout
     huey, rec = watched

@@ -4,7 +4,6 @@ revocations are plain JSON, never unpickled; a planted chord result is never unp
 from __future__ import annotations
 
 import logging
-
 import pickle
 
 import pytest

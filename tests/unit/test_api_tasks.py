@@ -228,7 +228,7 @@ def test_schedule_with_delay_eta_and_shorthands(make_huey):
     by_delay = stamp.schedule(("delay",), delay=60)
     by_eta = stamp.schedule(args=("eta",), eta=dt.datetime.now() + dt.timedelta(seconds=120))
     by_number = stamp.schedule(90)
-    by_aware = stamp.schedule(("aware",), eta=dt.datetime.now(dt.timezone.utc)
+    by_aware = stamp.schedule(("aware",), eta=dt.datetime.now(dt.UTC)
                               + dt.timedelta(seconds=150))
     with pytest.raises(ValueError):
         stamp.schedule(("x",))

@@ -70,7 +70,7 @@ def test_a_non_ascii_status_arrives_as_utf8_with_ready(listener):
     notifier = Notifier(listener.address)
     assert notifier.ready(status="blög ✓: 2 thread workers")
     datagram = listener.receive()
-    assert datagram == "READY=1\nSTATUS=blög ✓: 2 thread workers".encode("utf-8")
+    assert datagram == "READY=1\nSTATUS=blög ✓: 2 thread workers".encode()
 
 
 def test_each_message(listener):

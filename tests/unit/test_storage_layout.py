@@ -52,8 +52,12 @@ def test_sqlite_holds_its_lease_as_a_part(tmp_path):
 
 
 def test_redis_variants_only_name_their_parts():
-    from hueyd.storage.redis import (PriorityRedisExpireStorage, PriorityRedisStorage,
-                                     RedisExpireStorage, RedisStorage)
+    from hueyd.storage.redis import (
+        PriorityRedisExpireStorage,
+        PriorityRedisStorage,
+        RedisExpireStorage,
+        RedisStorage,
+    )
     from hueyd.storage.redis.queues import ListQueue, PriorityQueue
     from hueyd.storage.redis.values import ExpiringValues, HashValues
     parts = {RedisStorage: (ListQueue, HashValues),

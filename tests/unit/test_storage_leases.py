@@ -297,7 +297,7 @@ def test_memory_storage_release_puts_unacked_messages_back():
     s = MemoryStorage("mem")
     for data in (b"a", b"b", b"c"):
         s.enqueue(data)
-    first, second = s.dequeue(), s.dequeue()
+    first, _second = s.dequeue(), s.dequeue()
     s.ack(first)
     assert s.release() == 1 and s.consumers() == []
     assert [s.dequeue().data for _ in range(2)] == [b"b", b"c"]

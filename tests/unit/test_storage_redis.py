@@ -11,8 +11,12 @@ import redis
 from redis import exceptions as redis_errors
 
 from hueyd.storage.base import Message, StorageError
-from hueyd.storage.redis import (PriorityRedisExpireStorage, PriorityRedisStorage,
-                                 RedisExpireStorage, RedisStorage)
+from hueyd.storage.redis import (
+    PriorityRedisExpireStorage,
+    PriorityRedisStorage,
+    RedisExpireStorage,
+    RedisStorage,
+)
 from hueyd.storage.redis.client import refusal
 from tests.helpers import RedisServer, free_port, wait_for
 

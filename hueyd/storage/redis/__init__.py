@@ -7,8 +7,12 @@
 from __future__ import annotations
 
 from hueyd.storage.redis.queues import InFlight
-from hueyd.storage.redis.storage import (PriorityRedisExpireStorage, PriorityRedisStorage,
-                                         RedisExpireStorage, RedisStorage)
+from hueyd.storage.redis.storage import (
+                                         PriorityRedisExpireStorage,
+                                         PriorityRedisStorage,
+                                         RedisExpireStorage,
+                                         RedisStorage,
+)
 
 __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
            "RedisExpireStorage", "RedisStorage"]

@@ -19,7 +19,8 @@ import logging
 import os
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import hueyd.storage.redis.lease_scripts as lease_lua
 import hueyd.storage.redis.scripts as lua

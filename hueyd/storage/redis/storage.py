@@ -19,7 +19,8 @@ receipt (:class:`InFlight`) names the entry and its list. Needs Redis >= 6.2.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import redis
 

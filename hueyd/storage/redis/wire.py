@@ -22,7 +22,8 @@ import inspect
 import os
 import threading
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError, ResponseError

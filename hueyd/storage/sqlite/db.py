@@ -17,10 +17,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from contextlib import contextmanager
-from urllib.parse import quote
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 

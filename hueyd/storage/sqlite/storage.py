@@ -19,8 +19,7 @@ from typing import Any
 from hueyd.storage.base import DeadLetter, Message
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.sqlite.db import (Connections, check_file, translate_errors,
-                                     write_transaction)
+from hueyd.storage.sqlite.db import Connections, check_file, translate_errors, write_transaction
 from hueyd.storage.sqlite.leases import HEAD_ID, SqliteLeases
 
 #: keys per ``IN (...)`` in peek_many (under every SQLite build's variable limit)
