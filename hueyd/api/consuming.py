@@ -154,6 +154,13 @@ class ConsumerSurface:
             self.finish(task)
         return value
 
+    def fail(self, task: Task, error: Exception, timestamp: Instant | None = None) -> None:
+        """Record ``error`` as the outcome of ``task``'s run, then acknowledge its message:
+        the consumer's verdict on a task whose worker was lost. Retries, error results,
+        signals and hooks follow huey's rules, as if the task had raised ``error``."""
+        self._executor.fail(task, error, as_clock(timestamp, self.utc))
+        self.finish(task)
+
     def finish(self, task: Task) -> None:
         """Acknowledge an executed task's message (and drop its spent revocation)."""
         if task.message is not None:

@@ -63,8 +63,9 @@ class Executor:
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
 
-    def execute(self, task: Task, now: dt.datetime,
-                guard: ContextManager[Any] | None = None) -> Any:
+    def execute(self, task: Task, now: dt.datetime, guard: ContextManager[Any] | None = None,
+                body: Callable[[], Any] | None = None) -> Any:
+        """Run ``task`` at ``now``; ``body`` (untimed) stands in for the task's own code."""
         huey = self.huey
         if task.eta is not None and to_posix(task.eta, huey.utc) > to_posix(now, huey.utc):
             huey.add_schedule(task)
@@ -79,10 +80,19 @@ class Executor:
         else:
             logger.info("executing %s", task)
             huey.emit(S.SIGNAL_EXECUTING, task)
-            return self._run(task, guard)
+            return self._run(task, guard, body)
         return None
 
-    def _run(self, task: Task, guard: ContextManager[Any] | None = None) -> Any:
+    def fail(self, task: Task, error: Exception, now: dt.datetime) -> None:
+        """Record ``error`` as the outcome of a run of ``task``: the run is replayed with
+        a body that raises it, so retries, error results, signals and hooks follow the
+        one code path of a failing task (pre-execute hooks run once more)."""
+        def raise_error() -> None:
+            raise error
+        self.execute(task, now, body=raise_error)
+
+    def _run(self, task: Task, guard: ContextManager[Any] | None = None,
+             body: Callable[[], Any] | None = None) -> Any:
         huey = self.huey
         try:
             huey.run_pre_execute(task)
@@ -93,11 +103,13 @@ class Executor:
 
         value, exception, retry_eta = None, None, None
         start = time.monotonic()
-        if task.timeout:
+        timed = body is None and bool(task.timeout)
+        if timed:
             task._deadline = start + task.timeout
         try:
-            with self._timeout_context(task), guard or contextlib.nullcontext():
-                value = task.execute()
+            with self._timeout_context(task) if timed else contextlib.nullcontext(), \
+                    guard or contextlib.nullcontext():
+                value = task.execute() if body is None else body()
         except TaskTimeout as exc:
             logger.warning("task %s timed out: %s", task.id, exc)
             exception = exc
@@ -151,7 +163,7 @@ class Executor:
 
     def _timeout_context(self, task: Task) -> Any:
         handler = self.huey.timeout_handler
-        if not task.timeout or handler is None:
+        if handler is None:
             return contextlib.nullcontext()
         return handler(task.timeout)
 

@@ -49,24 +49,9 @@ def hand_back(huey: Huey, task: Task) -> None:
 
 
 def fail(huey: Huey, task: Task, error: Exception) -> None:
-    """Record ``error`` as the outcome of ``task``'s run, then ack its message.
-
-    The API has no public "record a failure" call, so the failure is replayed
-    through ``huey.execute`` with a body that raises ``error`` at once: the one
-    code path that applies retries, retry delays, error results, signals and
-    hooks. Pre-execute hooks therefore run once more, in this process.
-    """
-    fail_hook = getattr(huey, "fail", None)
-    if callable(fail_hook):  # preferred, when the API offers it
-        fail_hook(task, error)
-        return
-
-    def raise_error() -> None:
-        raise error
-
-    task.timeout = None  # no timer around a body that cannot run long
-    task.execute = raise_error  # type: ignore[method-assign]  # shadows Task.execute
+    """Record ``error`` as the outcome of ``task``'s run, then ack its message
+    (``Huey.fail``: retries, error results, signals and hooks as for a task that raised)."""
     try:
-        huey.execute(task)
+        huey.fail(task, error)
     except Exception:
         logger.exception("cannot record the failure of task %s", task.id)
