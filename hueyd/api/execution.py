@@ -177,6 +177,12 @@ class Executor:
         else:
             logger.info("%s executed in %0.3fs", task, time.monotonic() - start)
 
+        self._record(task, value, exception, retry_eta)
+        return value
+
+    def _record(self, task: Task, value: Any, exception: Exception | None,
+                retry_eta: dt.datetime | None) -> None:
+        """Store and announce the outcome of a run; OutcomeNotStored if the storage fails."""
         if not isinstance(task, PeriodicTask):
             # A revoke that arrived while this run was in progress is now moot: deleted
             # with the acknowledgement when the task has a message (one round trip).
@@ -192,7 +198,6 @@ class Executor:
             outcome()
         except StorageError as exc:
             raise OutcomeNotStored(str(exc), outcome) from exc
-        return value
 
     @staticmethod
     def _may_be_revoked(task: Task) -> bool:
