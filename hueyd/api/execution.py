@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -86,22 +87,20 @@ class Producer(Protocol):
     def add_schedule(self, task: Task) -> None: ...
 
 
+@dataclasses.dataclass(eq=False, kw_only=True)
 class Executor:
     """huey's ``execute`` for one Huey; stateless apart from its collaborators and the
     consumer's ``timeout_handler`` (``handler(seconds) -> context manager``)."""
 
-    def __init__(self, *, storage: Storage, serializer: Any, hooks: Hooks,
-                 emit: Callable[..., None], revocations: Revocations, pipelines: Pipelines,
-                 producer: Producer, policy: ResultPolicy) -> None:
-        self.storage = storage
-        self.serializer = serializer
-        self.hooks = hooks
-        self.emit = emit
-        self.revocations = revocations
-        self.pipelines = pipelines
-        self.producer = producer
-        self.policy = policy
-        self.timeout_handler: Callable[[float], Any] | None = None
+    storage: Storage
+    serializer: Any
+    hooks: Hooks
+    emit: Callable[..., None]
+    revocations: Revocations
+    pipelines: Pipelines
+    producer: Producer
+    policy: ResultPolicy
+    timeout_handler: Callable[[float], Any] | None = None
 
     def execute(self, task: Task, now: dt.datetime, guard: ContextManager[Any] | None = None,
                 body: Callable[[], Any] | None = None) -> Any:

@@ -8,15 +8,13 @@ from hueyd import signals as S
 from tests.unit.test_api_support import Recorder
 
 
+def record_run(runs):
+    runs.append(1)
+
+
 def test_fail_stores_the_error_and_acks_the_message(make_huey):
-    huey = make_huey()
-    ran = []
-
-    @huey.task()
-    def work():
-        ran.append(1)
-
-    result = work()
+    huey, ran = make_huey(), []
+    result = huey.task()(record_run)(ran)
     task = huey.dequeue()
     recorder = Recorder()
     huey.signal()(recorder)
