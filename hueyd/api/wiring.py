@@ -29,7 +29,12 @@ class Wired:
         self.slot = "_" + name
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        return self if obj is None else obj.__dict__[self.slot]
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.slot]
+        except KeyError:  # not set yet: what a plain attribute would raise
+            raise AttributeError(self.slot[1:]) from None
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.slot] = value

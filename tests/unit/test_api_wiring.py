@@ -67,3 +67,8 @@ def test_a_new_storage_is_used_by_every_helper_and_keeps_the_timeout_handler():
 def test_delegating_methods_keep_their_documentation():
     assert hueyd.Huey.dequeue.__doc__ and "runnable task" in hueyd.Huey.dequeue.__doc__
     assert hueyd.Huey.fail.__doc__
+
+
+def test_a_wired_attribute_not_set_yet_is_an_attribute_error():
+    huey = hueyd.Huey.__new__(hueyd.Huey)
+    assert not hasattr(huey, "storage")
