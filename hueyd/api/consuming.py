@@ -1,8 +1,8 @@
 """What a consumer calls on a Huey to take, run, acknowledge and hand back tasks
-(the facade delegates to :class:`Consuming`). Storage round trips are folded together here: a task is
-acknowledged with the take of the next one, and a worker about to run a short task
-can start that take before running it (:meth:`take_ahead`), so the round trip
-overlaps the task instead of following it.
+(the facade delegates to :class:`Consuming`). Storage round trips are folded together
+here: a task is acknowledged with the take of the next one, and a worker about to run
+a short task can start that take before running it (:meth:`take_ahead`), so the round
+trip overlaps the task instead of following it.
 """
 from __future__ import annotations
 
