@@ -9,9 +9,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import time
-from typing import Union
 
-Instant = Union[dt.datetime, float, int]
+Instant = dt.datetime | float | int
 
 
 def now(utc: bool) -> dt.datetime:
@@ -21,7 +20,7 @@ def now(utc: bool) -> dt.datetime:
 
 def from_posix(ts: float, utc: bool) -> dt.datetime:
     if utc:
-        return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None)
     return dt.datetime.fromtimestamp(ts)
 
 

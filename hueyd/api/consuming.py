@@ -1,21 +1,24 @@
 """What a consumer calls on a Huey to take, run, acknowledge and hand back tasks
-(a mixin of the facade). Storage round trips are folded together here: a task is
-acknowledged with the take of the next one, and a worker about to run a short task
-can start that take before running it (:meth:`take_ahead`), so the round trip
-overlaps the task instead of following it.
+(the facade delegates to :class:`Consuming`). Storage round trips are folded together
+here: a task is acknowledged with the take of the next one, and a worker about to run
+a short task can start that take before running it (:meth:`take_ahead`), so the round
+trip overlaps the task instead of following it.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, ContextManager, NamedTuple, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager as ContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hueyd.api.clock import Instant, as_clock
+from hueyd.api.clock import Instant, as_clock, to_posix
 from hueyd.api.exceptions import MessageError
 from hueyd.ratelog import RateLimitedLog
 from hueyd.storage.base import Message, StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.codec import TaskCodec
     from hueyd.api.execution import Executor
     from hueyd.api.task import Task
     from hueyd.storage.base import PendingTake, Storage
@@ -43,19 +46,17 @@ class Unsettled(NamedTuple):
     forget: Sequence[str] = ()
 
 
-class ConsumerSurface:
-    """dequeue / take_ahead / receive / execute / finish / requeue over ``self.storage``."""
+class Consuming:
+    """dequeue / take_ahead / receive / execute / finish / requeue over one storage, for
+    the Huey named ``name`` (its messages read by ``codec``, its tasks run by ``executor``)."""
 
-    name: str
-    storage: Storage
-    utc: bool
-    _executor: Executor
-
-    def deserialize_task(self, data: bytes) -> Task:  # provided by Huey
-        raise NotImplementedError
-
-    def serialize_task(self, task: Task) -> bytes:  # provided by Huey
-        raise NotImplementedError
+    def __init__(self, name: str, storage: Storage, codec: TaskCodec, executor: Executor,
+                 utc: bool) -> None:
+        self.name = name
+        self.storage = storage
+        self.codec = codec
+        self._executor = executor
+        self.utc = utc
 
     def dequeue(self, timeout: float = 0, finished: Task | None = None,
                 unsettled: list[Unsettled] | None = None) -> Task | None:
@@ -115,7 +116,7 @@ class ConsumerSurface:
     def _runnable(self, message: Message, unsettled: list[Unsettled] | None) -> Task | None:
         """The message's task, owning the message; None after setting it aside."""
         try:
-            task = self.deserialize_task(message.data)
+            task = self.codec.decode(message.data)
         except MessageError as exc:
             self.settle(Unsettled(message, SET_ASIDE, str(exc)), unsettled)
             return None
@@ -139,7 +140,7 @@ class ConsumerSurface:
                 unsettled.append(item)
             raise
 
-    def _dead_letter(self, data: bytes, reason: str) -> None:
+    def dead_letter(self, data: bytes, reason: str) -> None:
         """A message read from the schedule (held by no one) goes to the dead letters."""
         self.settle(Unsettled(Message(data), SET_ASIDE, reason))
 
@@ -153,6 +154,13 @@ class ConsumerSurface:
         if finish:
             self.finish(task)
         return value
+
+    def fail(self, task: Task, error: Exception, timestamp: Instant | None = None) -> None:
+        """Record ``error`` as the outcome of ``task``'s run, then acknowledge its message:
+        the consumer's verdict on a task whose worker was lost. Retries, error results,
+        signals and hooks follow huey's rules, as if the task had raised ``error``."""
+        self._executor.fail(task, error, as_clock(timestamp, self.utc))
+        self.finish(task)
 
     def finish(self, task: Task) -> None:
         """Acknowledge an executed task's message (and drop its spent revocation)."""
@@ -168,4 +176,28 @@ class ConsumerSurface:
         if message is not None:
             self.storage.requeue(message)
         else:
-            self.storage.enqueue(self.serialize_task(task), task.priority)
+            self.storage.enqueue(self.codec.encode(task), task.priority)
+
+    # -- the scheduler's calls --------------------------------------------------------------
+    def _posix(self, timestamp: Instant | None) -> float:
+        return time.time() if timestamp is None else to_posix(timestamp, self.utc)
+
+    def enqueue_due(self, timestamp: Instant | None = None) -> int:
+        """Move every scheduled task due at ``timestamp`` to the queue (atomically)."""
+        return self.storage.move_due(self._posix(timestamp))
+
+    def read_schedule(self, timestamp: Instant | None = None) -> list[Task]:
+        """Remove and return the due scheduled tasks; unreadable entries are dead-lettered."""
+        tasks = []
+        for data in self.storage.read_schedule(self._posix(timestamp)):
+            try:
+                tasks.append(self.codec.decode(data))
+            except MessageError as exc:
+                self.dead_letter(data, str(exc))
+        return tasks
+
+    def next_scheduled_time(self) -> float | None:
+        return self.storage.next_scheduled_time()
+
+    def ready_to_run(self, task: Task, timestamp: Instant | None = None) -> bool:
+        return task.eta is None or to_posix(task.eta, self.utc) <= self._posix(timestamp)

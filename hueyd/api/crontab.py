@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _RANGE = re.compile(r"(\d+)-(\d+)(?:/(\d+))?")
 _EVERY = re.compile(r"\*/(\d+)")

@@ -5,29 +5,42 @@ post-execute hooks, pipeline follow-ups) before the caller acks the message.
 Exceptions that are not ``Exception`` (KeyboardInterrupt, SystemExit, gevent's
 GreenletExit: the consumer interrupting a task) pass through untouched, so the
 message stays unacked and the consumer can hand it back with ``huey.requeue``.
+The Executor is given what it uses: storage, serializer, hooks, the signal sender,
+revocations, pipelines, and the Huey's producing side as a narrow :class:`Producer`.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from hueyd.api import pipeline
 from hueyd.api import signals as S
 from hueyd.api.clock import normalize_time, to_posix
-from hueyd.api.exceptions import (RETRYING_EXCEPTIONS, CancelExecution, RetryTask,
-                                  TaskException, TaskLockedException, TaskTimeout)
+from hueyd.api.exceptions import (
+    RETRYING_EXCEPTIONS,
+    CancelExecution,
+    RetryTask,
+    TaskException,
+    TaskLockedException,
+    TaskTimeout,
+)
 from hueyd.api.result import Error
 from hueyd.api.task import PeriodicTask, Task
 from hueyd.storage.base import StorageError, StorageRefused
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.api.huey import Huey
+    from hueyd.api.hooks import Hooks
+    from hueyd.api.pipeline import Pipelines
+    from hueyd.api.revocation import Revocations
+    from hueyd.storage.base import Storage
 
 logger = logging.getLogger("hueyd.execution")
 
@@ -57,82 +70,127 @@ def build_error_result(task: Task, exc: BaseException) -> dict:
                                                             exc.__traceback__))}
 
 
+class ResultPolicy(NamedTuple):
+    """What a Huey keeps of a run (its flags), and the clock it reads instants in."""
+
+    results: bool
+    store_none: bool
+    store_intermediate_errors: bool
+    utc: bool
+
+
+class Producer(Protocol):
+    """What running a task asks of the Huey: to queue or schedule a task again."""
+
+    def enqueue(self, task: Task) -> Any: ...
+
+    def enqueue_quietly(self, task: Task, what: str) -> None: ...
+
+    def add_schedule(self, task: Task) -> None: ...
+
+
+@dataclasses.dataclass(eq=False, kw_only=True)
 class Executor:
-    """huey's ``execute`` for one Huey; stateless apart from the Huey it serves."""
+    """huey's ``execute`` for one Huey; stateless apart from its collaborators and the
+    consumer's ``timeout_handler`` (``handler(seconds) -> context manager``)."""
 
-    def __init__(self, huey: Huey) -> None:
-        self.huey = huey
+    storage: Storage
+    serializer: Any
+    hooks: Hooks
+    emit: Callable[..., None]
+    revocations: Revocations
+    pipelines: Pipelines
+    producer: Producer
+    policy: ResultPolicy
+    timeout_handler: Callable[[float], Any] | None = None
 
-    def execute(self, task: Task, now: dt.datetime,
-                guard: ContextManager[Any] | None = None) -> Any:
-        huey = self.huey
-        if task.eta is not None and to_posix(task.eta, huey.utc) > to_posix(now, huey.utc):
-            huey.add_schedule(task)
-        elif self._may_be_revoked(task) and huey.is_revoked(task, now, peek=False):
+    def execute(self, task: Task, now: dt.datetime, guard: ContextManager[Any] | None = None,
+                body: Callable[[], Any] | None = None) -> Any:
+        """Run ``task`` at ``now``; ``body`` (untimed) stands in for the task's own code."""
+        utc = self.policy.utc
+        if task.eta is not None and to_posix(task.eta, utc) > to_posix(now, utc):
+            self.producer.add_schedule(task)
+        elif self._may_be_revoked(task) and self.revocations.is_revoked(task, now, peek=False):
             logger.warning("task %s was revoked, not executing", task)
-            huey.emit(S.SIGNAL_REVOKED, task)
-            pipeline.abort_member(huey, task)
+            self.emit(S.SIGNAL_REVOKED, task)
+            self.pipelines.abort_member(task)
         elif task.expires_resolved is not None and task.expires_resolved < now:
             logger.info("task %s expired, not executing", task)
-            huey.emit(S.SIGNAL_EXPIRED, task)
-            pipeline.abort_member(huey, task)
+            self.emit(S.SIGNAL_EXPIRED, task)
+            self.pipelines.abort_member(task)
         else:
             logger.info("executing %s", task)
-            huey.emit(S.SIGNAL_EXECUTING, task)
-            return self._run(task, guard)
+            self.emit(S.SIGNAL_EXECUTING, task)
+            return self._run(task, guard, body)
         return None
 
-    def _run(self, task: Task, guard: ContextManager[Any] | None = None) -> Any:
-        huey = self.huey
+    def fail(self, task: Task, error: Exception, now: dt.datetime) -> None:
+        """Record ``error`` as the outcome of a run of ``task``: the run is replayed with
+        a body that raises it, so retries, error results, signals and hooks follow the
+        one code path of a failing task (pre-execute hooks run once more)."""
+        def raise_error() -> None:
+            raise error
+        self.execute(task, now, body=raise_error)
+
+    def _run(self, task: Task, guard: ContextManager[Any] | None = None,
+             body: Callable[[], Any] | None = None) -> Any:
         try:
-            huey.run_pre_execute(task)
+            self.hooks.run("pre_execute", task)
         except CancelExecution:
-            huey.emit(S.SIGNAL_CANCELED, task)
-            pipeline.abort_member(huey, task)
+            self.emit(S.SIGNAL_CANCELED, task)
+            self.pipelines.abort_member(task)
             return None
 
         value, exception, retry_eta = None, None, None
         start = time.monotonic()
-        if task.timeout:
+        timed = body is None and bool(task.timeout)
+        if timed:
             task._deadline = start + task.timeout
         try:
-            with self._timeout_context(task), guard or contextlib.nullcontext():
-                value = task.execute()
+            with self._timeout_context(task) if timed else contextlib.nullcontext(), \
+                    guard or contextlib.nullcontext():
+                value = task.execute() if body is None else body()
         except TaskTimeout as exc:
             logger.warning("task %s timed out: %s", task.id, exc)
             exception = exc
-            huey.emit(S.SIGNAL_TIMEOUT, task)
+            self.emit(S.SIGNAL_TIMEOUT, task)
         except TaskLockedException as exc:
             logger.warning("task %s not run, %s", task.id, exc)
             exception = exc
-            huey.emit(S.SIGNAL_LOCKED, task)
+            self.emit(S.SIGNAL_LOCKED, task)
         except RetryTask as exc:
             logger.info("task %s raised RetryTask, retrying", task.id)
             task.retries += 1
             if exc.eta is not None or exc.delay is not None:
-                retry_eta = normalize_time(exc.eta, exc.delay, huey.utc)
+                retry_eta = normalize_time(exc.eta, exc.delay, self.policy.utc)
             exception = exc
         except CancelExecution as exc:
             retry = exc.retry or (exc.retry is None and task.retries)
             task.retries = max(task.retries, 1) if retry else 0
             logger.warning("task %s raised CancelExecution (%s)", task.id,
                            "will be retried" if retry else "aborted, will not be retried")
-            huey.emit(S.SIGNAL_CANCELED, task)
+            self.emit(S.SIGNAL_CANCELED, task)
             exception = exc
         except Exception as exc:
             logger.exception("unhandled exception in task %s", task.id)
             exception = exc
-            huey.emit(S.SIGNAL_ERROR, task, exc)
+            self.emit(S.SIGNAL_ERROR, task, exc)
         else:
             logger.info("%s executed in %0.3fs", task, time.monotonic() - start)
 
+        self._record(task, value, exception, retry_eta)
+        return value
+
+    def _record(self, task: Task, value: Any, exception: Exception | None,
+                retry_eta: dt.datetime | None) -> None:
+        """Store and announce the outcome of a run; OutcomeNotStored if the storage fails."""
         if not isinstance(task, PeriodicTask):
             # A revoke that arrived while this run was in progress is now moot: deleted
             # with the acknowledgement when the task has a message (one round trip).
             if task.message is not None:
                 task.forget.append(task.revoke_id)
             else:
-                huey.delete(task.revoke_id)
+                self.storage.delete_data(task.revoke_id)
         if exception is None:
             outcome = functools.partial(self._succeeded, task, value)
         else:
@@ -141,7 +199,6 @@ class Executor:
             outcome()
         except StorageError as exc:
             raise OutcomeNotStored(str(exc), outcome) from exc
-        return value
 
     @staticmethod
     def _may_be_revoked(task: Task) -> bool:
@@ -150,30 +207,28 @@ class Executor:
         return task.message is None or task.message.revocations != 0
 
     def _timeout_context(self, task: Task) -> Any:
-        handler = self.huey.timeout_handler
-        if not task.timeout or handler is None:
+        handler = self.timeout_handler
+        if handler is None:
             return contextlib.nullcontext()
         return handler(task.timeout)
 
     def _storing(self, task: Task) -> bool:
-        return self.huey.results and not isinstance(task, PeriodicTask)
+        return self.policy.results and not isinstance(task, PeriodicTask)
 
     def _succeeded(self, task: Task, value: Any) -> None:
-        huey = self.huey
-        if self._storing(task) and (value is not None or huey.store_none):
+        if self._storing(task) and (value is not None or self.policy.store_none):
             self._put_result(task.id, value)
-        huey.run_post_execute(task, value, None)
-        huey.emit(S.SIGNAL_COMPLETE, task)
+        self.hooks.run("post_execute", task, value, None)
+        self.emit(S.SIGNAL_COMPLETE, task)
         if task.on_complete is not None:
             task.on_complete.extend_data(value)
             self._follow_up(task.on_complete)
         if task.chord_config is not None:
-            pipeline.member_done(huey, task.chord_config, value)
+            self.pipelines.member_done(task.chord_config, value)
 
     def _failed(self, task: Task, exception: Exception, retry_eta: dt.datetime | None) -> None:
-        huey = self.huey
         final = not task.retries
-        surface = final or (huey.store_intermediate_errors
+        surface = final or (self.policy.store_intermediate_errors
                             and not isinstance(exception, RETRYING_EXCEPTIONS))
         error = Error(build_error_result(task, exception))
         if surface and self._storing(task):
@@ -182,15 +237,15 @@ class Executor:
             while stage is not None:
                 self._put_result(stage.id, error)
                 stage = stage.on_complete if final else None
-        huey.run_post_execute(task, None, exception)
+        self.hooks.run("post_execute", task, None, exception)
         if surface and task.on_error is not None:
             handler = copy.copy(task.on_error)  # shared by every retry of this task
             handler.extend_data(exception)
             self._follow_up(handler)
         if final:
-            pipeline.abort_member(huey, task, error)
+            self.pipelines.abort_member(task, error)
         else:
-            huey.emit(S.SIGNAL_RETRYING, task)
+            self.emit(S.SIGNAL_RETRYING, task)
             self._retry(task, retry_eta)
 
     def _retry(self, task: Task, retry_eta: dt.datetime | None) -> None:
@@ -198,27 +253,27 @@ class Executor:
         logger.info("requeueing %s, %s retries left", task.id, task.retries)
         if retry_eta is not None:
             task.eta = retry_eta
-            self.huey.add_schedule(task)
+            self.producer.add_schedule(task)
         elif task.retry_delay:
-            task.eta = normalize_time(delay=task.retry_delay, utc=self.huey.utc)
+            task.eta = normalize_time(delay=task.retry_delay, utc=self.policy.utc)
             if task.retry_backoff:
                 task.retry_delay *= task.retry_backoff
-            self.huey.add_schedule(task)
+            self.producer.add_schedule(task)
         else:
-            self.huey.enqueue(task)
+            self.producer.enqueue(task)
 
     def _put_result(self, key: str, value: Any) -> None:
         """Store a result; one that cannot be pickled is stored as an Error instead."""
         try:
-            data = self.huey.serializer.serialize(value)
+            data = self.serializer.serialize(value)
         except Exception as exc:
             logger.exception("result of task %s cannot be serialized", key)
-            data = self.huey.serializer.serialize(Error({
+            data = self.serializer.serialize(Error({
                 "error": f"result not serializable: {exc!r}", "retries": 0,
                 "task_id": key, "traceback": ""}))
-        self.huey.storage.put_data(key, data, is_result=True)
+        self.storage.put_data(key, data, is_result=True)
 
     def _follow_up(self, task: Task) -> None:
         """Enqueue a pipeline stage; raising would leave the finished parent unacked."""
-        self.huey.enqueue_quietly(task, "follow-up task")
+        self.producer.enqueue_quietly(task, "follow-up task")
 

@@ -1,48 +1,43 @@
 """The Huey facade: huey's public API over a storage backend.
 
-It owns configuration, the task registry, hooks and signals, and delegates
-the work: execution (execution.py), revocation (revocation.py), pipelines
-(pipeline.py), locks (locks.py). The consumer drives it through a small public
-surface (consuming.py: dequeue / take_ahead / receive / execute / finish / requeue;
-here: enqueue_due / read_schedule / read_periodic / next_scheduled_time / emit /
-run_*_hooks), never its internals.
+It owns configuration, the task registry, hooks and signals, and wires the helpers
+that do the work, each given only the collaborators it uses: messages (codec.py),
+key/value and introspection (store.py), execution (execution.py), revocation
+(revocation.py), pipelines (pipeline.py), the consumer's calls (consuming.py:
+dequeue / take_ahead / receive / execute / fail / finish / requeue / settle). Setting
+an attribute the helpers are built from (storage, serializer, utc, the result flags)
+wires them again. The consumer drives it through public methods, never its internals.
 """
 from __future__ import annotations
 
-import importlib
+import functools
 import logging
-import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hueyd.api import pipeline
 from hueyd.api import signals as S
 from hueyd.api.clock import Instant, as_clock, to_posix
-from hueyd.api.consuming import ConsumerSurface
-from hueyd.api.exceptions import ConfigurationError, MessageError
-from hueyd.api.execution import Executor
+from hueyd.api.codec import TaskCodec
+from hueyd.api.consuming import Consuming
+from hueyd.api.exceptions import ConfigurationError
+from hueyd.api.execution import Executor, ResultPolicy
 from hueyd.api.hooks import Hook, Hooks
 from hueyd.api.locks import TaskLock, flush_locks
 from hueyd.api.registry import Registry
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
-from hueyd.api.store import StoreAccess
+from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
+from hueyd.api.wiring import Wired, delegate, load_storage_class
 from hueyd.storage.base import Storage, StorageError
 
 logger = logging.getLogger("hueyd")
 
 
-def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
-    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
-    if not isinstance(spec, str):
-        return spec
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-class Huey(ConsumerSurface, StoreAccess):
+class Huey:
     """A named task queue: decorate functions with ``@huey.task()``, call them to enqueue.
 
     ``secret_key`` signs every message (HMAC-SHA256); the consumer then refuses,
@@ -51,6 +46,12 @@ class Huey(ConsumerSurface, StoreAccess):
     """
 
     storage_class: type[Storage] | str | None = None
+    storage: Storage = Wired()  # type: ignore[assignment]
+    serializer: Any = Wired()
+    utc: bool = Wired()  # type: ignore[assignment]
+    results: bool = Wired()  # type: ignore[assignment]
+    store_none: bool = Wired()  # type: ignore[assignment]
+    store_intermediate_errors: bool = Wired()  # type: ignore[assignment]
 
     def __init__(self, name: str = "huey", results: bool = True, store_none: bool = False,
                  utc: bool = True, immediate: bool = False, serializer: Any = None,
@@ -74,16 +75,40 @@ class Huey(ConsumerSurface, StoreAccess):
         if storage_class is not None:
             self.storage_class = storage_class
         self.storage_kwargs = storage_kwargs
-        self.storage: Storage = self.create_storage()
+        self.storage = self.create_storage()
         self.task_wrapper_class = self.get_task_wrapper_class()
         self.registry = Registry()
         self.known_locks: set[str] = set()
         self.hooks = Hooks()
         self._signal = S.Signal()
-        self._executor = Executor(self)
-        self._revocations = Revocations(self)
-        #: ``handler(seconds) -> context manager`` set by the consumer to enforce task timeouts
-        self.timeout_handler: Callable[[float], Any] | None = None
+        self._wire()
+
+    def _wire(self) -> None:
+        """Build the helpers from the current storage, serializer and flags."""
+        handler = self.__dict__.get("_executor") and self._executor.timeout_handler
+        self._codec = TaskCodec(self.serializer, self.registry, self.utc)
+        self._store = Store(self.storage, self.serializer, self._codec.decode)
+        self._revocations = Revocations(self.storage, self.registry, self.utc)
+        self._pipelines = pipeline.Pipelines(self.storage, self.serializer, self.enqueue,
+                                             functools.partial(Result, self))
+        self._executor = Executor(
+            storage=self.storage, serializer=self.serializer, hooks=self.hooks,
+            emit=self._signal.send, revocations=self._revocations, pipelines=self._pipelines,
+            producer=self, policy=ResultPolicy(self.results, self.store_none,
+                                               self.store_intermediate_errors, self.utc))
+        self._executor.timeout_handler = handler or None
+        self._consuming = Consuming(self.name, self.storage, self._codec, self._executor,
+                                    self.utc)
+
+    @property
+    def timeout_handler(self) -> Callable[[float], Any] | None:
+        """``handler(seconds) -> context manager``, set by the consumer to enforce task
+        timeouts."""
+        return self._executor.timeout_handler
+
+    @timeout_handler.setter
+    def timeout_handler(self, handler: Callable[[float], Any] | None) -> None:
+        self._executor.timeout_handler = handler
 
     def set_secret_key(self, secret_key: str | bytes) -> None:
         """Sign every message from now on, and refuse any that is not signed with
@@ -112,7 +137,7 @@ class Huey(ConsumerSurface, StoreAccess):
         spec = self.storage_class
         if spec is None:
             warnings.warn("storage_class not specified when initializing huey, "
-                          "will default to RedisStorage.")
+                          "will default to RedisStorage.", stacklevel=2)
             spec = "hueyd.storage.redis:RedisStorage"
         return load_storage_class(spec)(self.name, **kwargs)
 
@@ -229,21 +254,13 @@ class Huey(ConsumerSurface, StoreAccess):
     def emit(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         self._signal.send(signal, task, *args, **kwargs)
 
-    _emit = emit
-
     # -- messages --------------------------------------------------------------------------
     def serialize_task(self, task: Task) -> bytes:
-        return self.serializer.serialize(self.registry.to_envelope(task, self.utc))
+        return self._codec.encode(task)
 
     def deserialize_task(self, data: bytes) -> Task:
         """The task in ``data``; MessageError for garbage, a bad signature or an unknown task."""
-        try:
-            envelope = self.serializer.deserialize(data)
-        except MessageError:
-            raise
-        except Exception as exc:  # a user-supplied serializer failing its own way
-            raise MessageError(f"undecodable message: {type(exc).__name__}: {exc}") from None
-        return self.registry.from_envelope(envelope, self.utc)
+        return self._codec.decode(data)
 
     def enqueue_quietly(self, task: Task, what: str) -> None:
         """Enqueue a task the consumer creates (a pipeline stage, a periodic run); one
@@ -259,9 +276,9 @@ class Huey(ConsumerSurface, StoreAccess):
     def enqueue(self, task: Any) -> Any:
         """Queue a task, pipeline, group or chord; returns its Result(s) (None without results)."""
         if isinstance(task, pipeline.group):
-            return pipeline.enqueue_group(self, task)
+            return self._pipelines.enqueue_group(task)
         if isinstance(task, pipeline.chord):
-            return pipeline.enqueue_chord(self, task)
+            return self._pipelines.enqueue_chord(task)
         if task.expires:
             task.resolve_expires(self.utc)
         self.emit(S.SIGNAL_ENQUEUED, task)
@@ -271,7 +288,7 @@ class Huey(ConsumerSurface, StoreAccess):
             self.storage.enqueue(self.serialize_task(task), task.priority)
         if not self.results:
             return None
-        results = pipeline.pipeline_results(self, task)
+        results = self._pipelines.pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
 
     def add_schedule(self, task: Task) -> None:
@@ -280,34 +297,26 @@ class Huey(ConsumerSurface, StoreAccess):
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
         self.emit(S.SIGNAL_SCHEDULED, task)
 
-    # -- scheduling (the consumer surface lives in consuming.py) ------------------------
-    def _posix(self, timestamp: Instant | None) -> float:
-        return time.time() if timestamp is None else to_posix(timestamp, self.utc)
+    # -- the consumer's calls (consuming.py) --------------------------------------------
+    dequeue = delegate("_consuming", Consuming.dequeue)
+    take_ahead = delegate("_consuming", Consuming.take_ahead)
+    receive = delegate("_consuming", Consuming.receive)
+    settle = delegate("_consuming", Consuming.settle)
+    execute = delegate("_consuming", Consuming.execute)
+    fail = delegate("_consuming", Consuming.fail)
+    finish = delegate("_consuming", Consuming.finish)
+    requeue = delegate("_consuming", Consuming.requeue)
 
-    def enqueue_due(self, timestamp: Instant | None = None) -> int:
-        """Move every scheduled task due at ``timestamp`` to the queue (atomically)."""
-        return self.storage.move_due(self._posix(timestamp))
-
-    def read_schedule(self, timestamp: Instant | None = None) -> list[Task]:
-        """Remove and return the due scheduled tasks; unreadable entries are dead-lettered."""
-        tasks = []
-        for data in self.storage.read_schedule(self._posix(timestamp)):
-            try:
-                tasks.append(self.deserialize_task(data))
-            except MessageError as exc:
-                self._dead_letter(data, str(exc))
-        return tasks
+    # -- scheduling ------------------------------------------------------------------------
+    enqueue_due = delegate("_consuming", Consuming.enqueue_due)
+    read_schedule = delegate("_consuming", Consuming.read_schedule)
+    next_scheduled_time = delegate("_consuming", Consuming.next_scheduled_time)
+    ready_to_run = delegate("_consuming", Consuming.ready_to_run)
 
     def read_periodic(self, timestamp: Instant | None = None) -> list[Task]:
         """Periodic tasks due at ``timestamp`` (a POSIX float is read in the Huey's clock)."""
         moment = as_clock(timestamp, self.utc)
         return [t for t in self.registry.periodic_tasks if t.validate_datetime(moment)]
-
-    def next_scheduled_time(self) -> float | None:
-        return self.storage.next_scheduled_time()
-
-    def ready_to_run(self, task: Task, timestamp: Instant | None = None) -> bool:
-        return task.eta is None or to_posix(task.eta, self.utc) <= self._posix(timestamp)
 
     @property
     def task_names(self) -> list[str]:
@@ -353,3 +362,24 @@ class Huey(ConsumerSurface, StoreAccess):
         return Result(self, Task(id=id)).get(
             blocking=blocking, timeout=timeout, backoff=backoff, max_delay=max_delay,
             revoke_on_timeout=revoke_on_timeout, preserve=preserve)
+
+    # -- key/value and introspection (store.py) -------------------------------------------
+    put = delegate("_store", Store.put)
+    put_result = delegate("_store", Store.put_result)
+    put_if_empty = delegate("_store", Store.put_if_empty)
+    get_raw = delegate("_store", Store.get_raw)
+    get = delegate("_store", Store.get)
+    delete = delegate("_store", Store.delete)
+    pending = delegate("_store", Store.pending)
+    pending_count = delegate("_store", Store.pending_count)
+    scheduled = delegate("_store", Store.scheduled)
+    scheduled_count = delegate("_store", Store.scheduled_count)
+    all_results = delegate("_store", Store.all_results)
+    result_count = delegate("_store", Store.result_count)
+    flush = delegate("_store", Store.flush)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.pending_count()

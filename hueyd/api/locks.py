@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hueyd.api.exceptions import TaskLockedException
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.api.huey import Huey
+    from hueyd.storage.base import Storage
+
+
+class LockOwner(Protocol):
+    """What a lock reads of its Huey: the name its keys start with, the storage that
+    holds them (read at each use: the Huey may swap it), the keys declared so far."""
+
+    name: str
+    storage: Storage
+    known_locks: set[str]
 
 
 def lock_key(huey_name: str, lock_name: str) -> str:
@@ -18,7 +28,7 @@ class TaskLock:
     """A lock that is a decorator and a context manager; ``ttl`` (seconds) bounds a
     holder that dies without releasing it."""
 
-    def __init__(self, huey: Huey, name: str, ttl: float | None = None) -> None:
+    def __init__(self, huey: LockOwner, name: str, ttl: float | None = None) -> None:
         self._huey = huey
         self._name = name
         self._ttl = ttl
@@ -51,13 +61,13 @@ class TaskLock:
         return True
 
     def clear(self) -> bool:
-        return self._huey.delete(self._key)
+        return self._huey.storage.delete_data(self._key)
 
     release = clear
 
 
-def flush_locks(huey: Huey, names: tuple[str, ...]) -> set[str]:
+def flush_locks(huey: LockOwner, names: tuple[str, ...]) -> set[str]:
     """Delete the locks this process declared plus ``names``; return the names that were held."""
     keys = set(huey.known_locks) | {lock_key(huey.name, n.strip()) for n in names}
     prefix = f"{huey.name}.lock."
-    return {key[len(prefix):] for key in keys if huey.delete(key)}
+    return {key[len(prefix):] for key in keys if huey.storage.delete_data(key)}

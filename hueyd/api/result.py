@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hueyd.api.clock import normalize_time
 from hueyd.api.exceptions import ResultTimeout, TaskException

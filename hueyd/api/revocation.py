@@ -19,7 +19,8 @@ from hueyd.api.task import Task, TaskWrapper
 from hueyd.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.api.huey import Huey
+    from hueyd.api.registry import Registry
+    from hueyd.storage.base import Storage
 
 logger = logging.getLogger("hueyd.revocation")
 #: an unreadable entry is read again with every task it names: one line per interval
@@ -30,15 +31,18 @@ REMOVED_LOG = RateLimitedLog(logger, level=logging.WARNING)
 
 
 class Revocations:
-    """Writes and checks revocation entries for one Huey."""
+    """Writes and checks revocation entries in ``storage``; task classes are named by
+    ``registry``, instants read in the Huey's clock (``utc``)."""
 
-    def __init__(self, huey: Huey) -> None:
-        self.huey = huey
+    def __init__(self, storage: Storage, registry: Registry, utc: bool) -> None:
+        self.storage = storage
+        self.registry = registry
+        self.utc = utc
 
     def class_key(self, task_class: Any) -> str:
         if isinstance(task_class, TaskWrapper):
             task_class = task_class.task_class
-        return "rt:" + self.huey.registry.task_to_string(task_class)
+        return "rt:" + self.registry.task_to_string(task_class)
 
     def keys_for(self, obj: Any) -> list[str]:
         """The keys that can revoke ``obj``: a wrapper/class, a Result, a Task or a task id."""
@@ -55,15 +59,15 @@ class Revocations:
     def revoke(self, key: str, revoke_until: Any = None, revoke_once: bool = False) -> None:
         until = None
         if revoke_until is not None:
-            until = to_posix(normalize_time(revoke_until, utc=self.huey.utc), self.huey.utc)
-        self.huey.storage.put_data(key, encode_entry(until, bool(revoke_once)))
+            until = to_posix(normalize_time(revoke_until, utc=self.utc), self.utc)
+        self.storage.put_data(key, encode_entry(until, bool(revoke_once)))
 
     def is_revoked(self, obj: Any, timestamp: Instant | None = None, peek: bool = True) -> bool:
         """True if revoked at ``timestamp``; unless ``peek``, spent entries are removed
         (a revoke_once that is now used up, a revoke_until that has passed)."""
         keys = self.keys_for(obj)
-        now = to_posix(as_clock(timestamp, self.huey.utc), self.huey.utc)
-        for key, raw in zip(keys, self.huey.storage.peek_many(keys)):
+        now = to_posix(as_clock(timestamp, self.utc), self.utc)
+        for key, raw in zip(keys, self.storage.peek_many(keys)):
             if raw is None:
                 continue
             try:
@@ -74,7 +78,7 @@ class Revocations:
                     "%s unreadable revocation entry %s: %s", "ignoring" if peek else "removed",
                     key, exc)
             if spent and not peek:
-                self.huey.delete(key)
+                self.storage.delete_data(key)
             if revoked:
                 return True
         return False

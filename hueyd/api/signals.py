@@ -6,7 +6,8 @@ exception as the third argument. A handler that raises is logged and the others 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("hueyd.signals")
 

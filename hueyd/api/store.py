@@ -1,4 +1,4 @@
-"""Key/value helpers and queue introspection, shared by the Huey facade (a mixin).
+"""Key/value helpers and queue introspection, for the Huey facade to delegate to.
 
 Every value goes through the Huey's serializer, so a signed Huey signs results and
 key/value entries, and verifies what it reads before unpickling it (MessageError if it
@@ -8,6 +8,7 @@ is not signed with its key). Bookkeeping is plain bytes, never a pickle: revocat
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hueyd.api.exceptions import MessageError
@@ -19,14 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("hueyd")
 
 
-class StoreAccess:
-    """``put``/``get``/``delete`` and ``pending``/``scheduled``/``flush`` over ``self.storage``."""
+class Store:
+    """``put``/``get``/``delete`` and ``pending``/``scheduled``/``flush`` over a storage;
+    ``decode`` reads a message into its task (MessageError when it cannot)."""
 
-    storage: Storage
-    serializer: Any
-
-    def deserialize_task(self, data: bytes) -> Task:  # provided by Huey
-        raise NotImplementedError
+    def __init__(self, storage: Storage, serializer: Any,
+                 decode: Callable[[bytes], Task]) -> None:
+        self.storage = storage
+        self.serializer = serializer
+        self.decode = decode
 
     # -- key/value -------------------------------------------------------------------------
     def put(self, key: str, data: Any) -> None:
@@ -55,7 +57,7 @@ class StoreAccess:
         tasks, unreadable = [], 0
         for data in items:
             try:
-                tasks.append(self.deserialize_task(data))
+                tasks.append(self.decode(data))
             except MessageError as exc:
                 unreadable, last = unreadable + 1, exc
         if unreadable:
@@ -79,12 +81,6 @@ class StoreAccess:
 
     def result_count(self) -> int:
         return self.storage.result_store_size()
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return self.pending_count()
 
     def flush(self) -> None:
         self.storage.flush_all()

@@ -5,7 +5,8 @@ import datetime as dt
 import inspect
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hueyd.api.clock import normalize_expires, normalize_time
 from hueyd.api.exceptions import ConfigurationError, TaskTimeout

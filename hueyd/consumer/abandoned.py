@@ -48,35 +48,10 @@ def hand_back(huey: Huey, task: Task) -> None:
     huey.emit(S.SIGNAL_INTERRUPTED, task)
 
 
-class FailedRun:
-    """The guard around a task's own code that fails the run before that code starts:
-    the executor's explicit hook (``guard``), so the failure takes the one code path
-    that applies retries, retry delays, error results, signals and hooks, and the
-    task itself is left as it was."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def __enter__(self) -> None:
-        raise self.error
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
 def fail(huey: Huey, task: Task, error: Exception) -> None:
-    """Record ``error`` as the outcome of ``task``'s run, then ack its message.
-
-    The run is replayed through ``huey.execute`` with a :class:`FailedRun` guard: the
-    task's body never starts, ``error`` is its outcome. Pre-execute hooks therefore
-    run once more, in this process.
-    """
-    fail_hook = getattr(huey, "fail", None)
-    if callable(fail_hook):  # preferred, when the API offers it
-        fail_hook(task, error)
-        return
-    task.timeout = None  # no timer around a body that does not run
+    """Record ``error`` as the outcome of ``task``'s run, then ack its message
+    (``Huey.fail``: retries, error results, signals and hooks as for a task that raised)."""
     try:
-        huey.execute(task, guard=FailedRun(error))
+        huey.fail(task, error)
     except Exception:
         logger.exception("cannot record the failure of task %s", task.id)

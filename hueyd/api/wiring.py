@@ -1,0 +1,52 @@
+"""How the Huey facade holds its helpers: attributes that rebuild them when set, and
+methods that forward to one of them."""
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.storage.base import Storage
+
+R = TypeVar("R")
+
+
+def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
+    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
+    if not isinstance(spec, str):
+        return spec
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Wired:
+    """An attribute the helpers are built from: setting it calls ``_wire()`` once the
+    owner has wired its helpers (``huey.results = False`` or a new storage takes effect
+    at once, as in huey)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.slot]
+        except KeyError:  # not set yet: what a plain attribute would raise
+            raise AttributeError(self.slot[1:]) from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+        if "_executor" in obj.__dict__:
+            obj._wire()
+
+
+def delegate(part: str, method: Callable[..., R]) -> Callable[..., R]:
+    """A method that calls ``method`` on the helper held in attribute ``part``; the
+    line that declares it names the helper's method (docstring and signature kept)."""
+    @functools.wraps(method)
+    def forward(self: Any, *args: Any, **kwargs: Any) -> R:
+        return method(getattr(self, part), *args, **kwargs)
+    return forward
