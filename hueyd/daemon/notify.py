@@ -15,6 +15,7 @@ import time
 from collections.abc import MutableMapping
 
 from hueyd.daemon.redact import redact
+from hueyd.ratelog import RateLimitedLog
 
 logger = logging.getLogger("hueyd.notify")
 
@@ -22,27 +23,8 @@ logger = logging.getLogger("hueyd.notify")
 FAILURE_LOG_EVERY = 60.0
 #: systemd truncates STATUS= far below this; keep datagrams small
 STATUS_LIMIT = 1024
-
-
-class FailureLog:
-    """Logs the first failure at once, then at most once a period with a count."""
-
-    def __init__(self, every: float = FAILURE_LOG_EVERY) -> None:
-        self.every = every
-        self.next_at = 0.0
-        self.unlogged = 0
-
-    def failed(self, socket_path: str, exc: OSError) -> None:
-        now = time.monotonic()
-        self.unlogged += 1
-        if now >= self.next_at:
-            more = f" ({self.unlogged} failures since the last report)" \
-                if self.unlogged > 1 else ""
-            logger.warning("cannot notify systemd at %s: %s%s", socket_path, exc, more)
-            self.unlogged, self.next_at = 0, now + self.every
-
-
-_failures = FailureLog()
+#: a socket that is gone fails every ping: one line per period, with a count
+_failures = RateLimitedLog(logger, interval=FAILURE_LOG_EVERY, level=logging.WARNING)
 
 
 def send(message: str, socket_path: str) -> bool:
@@ -52,7 +34,7 @@ def send(message: str, socket_path: str) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.sendto(message.encode("utf-8"), address)
     except OSError as exc:
-        _failures.failed(socket_path, exc)
+        _failures.log("cannot notify systemd at %s: %s", socket_path, exc)
         return False
     return True
 

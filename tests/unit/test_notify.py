@@ -13,6 +13,7 @@ import pytest
 
 from hueyd.daemon import notify
 from hueyd.daemon.notify import Notifier
+from hueyd.ratelog import RateLimitedLog
 
 
 class Listener:
@@ -128,7 +129,8 @@ def test_without_a_socket_everything_is_a_no_op():
 
 
 def test_failures_are_logged_rate_limited_never_raised(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(notify, "_failures", notify.FailureLog(every=3600))
+    monkeypatch.setattr(notify, "_failures", RateLimitedLog(notify.logger, interval=3600,
+                                                            level=logging.WARNING))
     gone = str(tmp_path / "no-such-socket")
     with caplog.at_level(logging.WARNING, logger="hueyd.notify"):
         assert notify.send("READY=1", gone) is False
@@ -137,9 +139,15 @@ def test_failures_are_logged_rate_limited_never_raised(tmp_path, caplog, monkeyp
     assert len(warnings) == 1 and gone in warnings[0], warnings
 
 
-def test_the_next_report_counts_the_unlogged_failures(caplog):
-    failures = notify.FailureLog(every=0)
+def test_the_next_report_counts_the_unlogged_failures(tmp_path, caplog, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(notify, "_failures", RateLimitedLog(
+        notify.logger, interval=60, clock=lambda: now[0], level=logging.WARNING))
+    gone = str(tmp_path / "no-such-socket")
     with caplog.at_level(logging.WARNING, logger="hueyd.notify"):
-        failures.unlogged = 4
-        failures.failed("/run/x", OSError(111, "Connection refused"))
-    assert "5 failures since the last report" in caplog.records[-1].getMessage()
+        for _ in range(5):
+            notify.send("WATCHDOG=1", gone)
+        now[0] = 61.0
+        notify.send("WATCHDOG=1", gone)
+    lines = [r.getMessage() for r in caplog.records if r.name == "hueyd.notify"]
+    assert len(lines) == 2 and "4 more like it" in lines[-1], lines
