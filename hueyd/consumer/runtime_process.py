@@ -35,6 +35,7 @@ from hueyd.api.exceptions import TaskTimeout
 from hueyd.consumer import parent_death
 from hueyd.consumer.role import Role, WorkerInterrupted, run_role
 from hueyd.consumer.runtime import Handle, Runtime
+from hueyd.selfpipe import arm_wakeup_pipe
 
 logger = logging.getLogger("hueyd.consumer")
 
@@ -265,8 +266,4 @@ def _log_stream() -> IO[Any] | None:
 
 def _install_wakeup() -> int:
     """A child's own self-pipe for signals (the inherited one is the master's)."""
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(read_fd, False)
-    os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    return read_fd
+    return arm_wakeup_pipe()[0]

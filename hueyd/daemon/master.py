@@ -86,7 +86,6 @@ class Master:
         self.killed = False  # STOPPING: SIGKILL already sent to what was left
         self.waiting_logged = False  # STARTING: said once that the storage does not answer
         self.next_health = 0.0
-        self.last_ping: float | None = None
         self.next_queue_read = 0.0
         self.queued: int | None = 0
         self.status_text = ""
@@ -247,8 +246,8 @@ class Master:
         dead_counts = self.phase in (Phase.RUNNING, Phase.CHECKING) \
             and not self.config.health_check
         self.problems = blocking_problems(verdicts, dead_counts)
-        if not self.problems and self.notifier.watchdog(now):
-            self.last_ping = now
+        if not self.problems:
+            self.notifier.watchdog(now)  # pings only when one is due
         self._report(now)
 
     def _start(self, now: float) -> None:
@@ -339,10 +338,11 @@ class Master:
             wakes.append(now + STOP_POLL)
         interval = self.notifier.watchdog_interval
         if interval:
-            if self.problems or self.last_ping is None:  # not pinging: look again later
+            last = self.notifier.last_ping  # the one clock of pings
+            if self.problems or last is None:  # not pinging: look again later
                 wakes.append(now + interval)
             else:
-                wakes.append(self.last_ping + interval)
+                wakes.append(last + interval)
         return max(0.0, min(wakes) - now)
 
     # -- STATUS ----------------------------------------------------------------------------

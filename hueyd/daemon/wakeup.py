@@ -16,6 +16,8 @@ import signal
 from collections.abc import Iterable
 from typing import Any
 
+from hueyd.selfpipe import arm_wakeup_pipe
+
 #: every signal the master may find blocked when it starts: held by hueyd/__main__.py
 #: from the first instant of ``hueyd run`` (SIGHUP, SIGUSR1), or by ``block()`` across
 #: a re-exec (the old image's signals, SIGCHLD included even if the new one does not
@@ -36,10 +38,7 @@ class SignalWakeup:
     def install(self) -> None:
         """Record ``signals`` from now on, then release MASTER_SIGNALS: what was held
         since the start or across a re-exec is handled now."""
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.read_fd, False)
-        os.set_blocking(self.write_fd, False)
-        self._previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self.read_fd, self.write_fd, self._previous_fd = arm_wakeup_pipe()
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self.record)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS | set(self.signals))
