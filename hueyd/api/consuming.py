@@ -32,13 +32,13 @@ SET_ASIDE_LOG = RateLimitedLog(logger)
 MAX_REASON = 500
 
 #: what to do with a message still held (:class:`Unsettled`)
-ACK, REQUEUE, SET_ASIDE = "ack", "requeue", "set aside"
+ACK, HAND_BACK, SET_ASIDE = "ack", "hand back", "set aside"
 
 
 class Unsettled(NamedTuple):
     """A message a consumer still holds because the storage failed as it was to be
     settled, and what to do once it answers: ``ACK`` (its outcome is stored),
-    ``REQUEUE`` (run it again) or ``SET_ASIDE`` (a dead letter with ``reason``)."""
+    ``HAND_BACK`` (run it again) or ``SET_ASIDE`` (a dead letter with ``reason``)."""
 
     message: Message
     action: str
@@ -47,7 +47,7 @@ class Unsettled(NamedTuple):
 
 
 class Consuming:
-    """dequeue / take_ahead / receive / execute / finish / requeue over one storage, for
+    """dequeue / take_ahead / receive / execute / finish / hand_back over one storage, for
     the Huey named ``name`` (its messages read by ``codec``, its tasks run by ``executor``)."""
 
     def __init__(self, name: str, storage: Storage, codec: TaskCodec, executor: Executor,
@@ -129,8 +129,8 @@ class Consuming:
         try:
             if item.action == ACK:
                 self.storage.finish(item.message, item.forget)
-            elif item.action == REQUEUE:
-                self.storage.requeue(item.message)
+            elif item.action == HAND_BACK:
+                self.storage.hand_back(item.message)
             else:
                 self.storage.set_aside(item.message, item.reason[:MAX_REASON], time.time())
                 SET_ASIDE_LOG.error("set aside a message of %s as a dead letter: %s",
@@ -169,12 +169,12 @@ class Consuming:
             self.storage.finish(message, task.forget)
             task.forget = []
 
-    def requeue(self, task: Task) -> None:
+    def hand_back(self, task: Task) -> None:
         """Hand an unfinished task back to the queue (its message, when it has one)."""
         message = task.message
         task.message = None
         if message is not None:
-            self.storage.requeue(message)
+            self.storage.hand_back(message)
         else:
             self.storage.enqueue(self.codec.encode(task), task.priority)
 

@@ -4,7 +4,7 @@ The outcome of every run is stored (result or Error) and announced (signals,
 post-execute hooks, pipeline follow-ups) before the caller acks the message.
 Exceptions that are not ``Exception`` (KeyboardInterrupt, SystemExit, gevent's
 GreenletExit: the consumer interrupting a task) pass through untouched, so the
-message stays unacked and the consumer can hand it back with ``huey.requeue``.
+message stays unacked and the consumer can hand it back with ``huey.hand_back``.
 The Executor is given what it uses: storage, serializer, hooks, the signal sender,
 revocations, pipelines, and the Huey's producing side as a narrow :class:`Producer`.
 """

@@ -4,7 +4,7 @@ It owns configuration, the task registry, hooks and signals, and wires the helpe
 that do the work, each given only the collaborators it uses: messages (codec.py),
 key/value and introspection (store.py), execution (execution.py), revocation
 (revocation.py), pipelines (pipeline.py), the consumer's calls (consuming.py:
-dequeue / take_ahead / receive / execute / fail / finish / requeue / settle). Setting
+dequeue / take_ahead / receive / execute / fail / finish / hand_back / settle). Setting
 an attribute the helpers are built from (storage, serializer, utc, the result flags)
 wires them again. The consumer drives it through public methods, never its internals.
 """
@@ -305,7 +305,7 @@ class Huey:
     execute = delegate("_consuming", Consuming.execute)
     fail = delegate("_consuming", Consuming.fail)
     finish = delegate("_consuming", Consuming.finish)
-    requeue = delegate("_consuming", Consuming.requeue)
+    hand_back = delegate("_consuming", Consuming.hand_back)
 
     # -- scheduling ------------------------------------------------------------------------
     enqueue_due = delegate("_consuming", Consuming.enqueue_due)

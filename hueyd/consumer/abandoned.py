@@ -43,7 +43,7 @@ def task_of(huey: Huey, message: Message) -> Task | None:
 def hand_back(huey: Huey, task: Task) -> None:
     """Return an interrupted task to the queue (unless it was already acked)."""
     if task.message is not None:
-        huey.requeue(task)
+        huey.hand_back(task)
         logger.info("task %s interrupted, handed back to the queue", task.id)
     huey.emit(S.SIGNAL_INTERRUPTED, task)
 

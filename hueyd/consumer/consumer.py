@@ -324,13 +324,13 @@ class Consumer:
 
     def _disconnect(self) -> None:
         self.huey.disconnect_signal(self._record_error)
-        self.release()
+        self.stop_consuming()
 
-    def release(self) -> None:
+    def stop_consuming(self) -> None:
         """Once the roles have exited: hand back whatever this consumer still holds
         and drop its lease (if the storage is unreachable, the lease expires)."""
         try:
-            count = self.huey.storage.release()
+            count = self.huey.storage.stop_consuming()
         except StorageError as exc:
             logger.warning("cannot hand back in-flight messages now, they return when "
                            "this consumer's lease expires: %s", exc)

@@ -156,7 +156,7 @@ class TakeAhead:
     def hand_back_taken(self) -> None:
         """The tasks taken ahead go back to the head of the queue, in their order."""
         while self.ahead:
-            self.huey.requeue(self.ahead.pop())
+            self.huey.hand_back(self.ahead.pop())
 
     def hand_back_all(self) -> None:
         """The worker stops in the middle of a task: those taken ahead go back."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from hueyd.api.consuming import REQUEUE, SET_ASIDE, Unsettled
+from hueyd.api.consuming import HAND_BACK, SET_ASIDE, Unsettled
 from hueyd.api.execution import OutcomeNotStored
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
@@ -235,7 +235,7 @@ class Worker(Role):
         except StorageError as exc:  # before it ran: it goes back, after a pause
             self.errors.error("%s lost the storage while running task %s: %s", self.name,
                               task.id, exc)
-            taking.unsettled.append(Unsettled(message, REQUEUE))
+            taking.unsettled.append(Unsettled(message, HAND_BACK))
             stalled = True
         except Exception as exc:
             FAILED_LOG.error("%s: unhandled error while executing task %s: %s", self.name,

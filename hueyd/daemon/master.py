@@ -295,7 +295,7 @@ class Master:
                 if outcome is None:
                     return
                 if not outcome.passed:  # the workers start again on the code loaded here
-                    self.consumer.release()
+                    self.consumer.stop_consuming()
                     self.consumer = build_consumer(self.config, self.huey,
                                                    self.consumer.periodic_minute)
                     self.consumer.start()
@@ -303,7 +303,7 @@ class Master:
                     self.next_health = now + self.config.health_check_interval
                     self._reload_refused(now)
                     return
-            self.consumer.release()  # what is still in flight goes back; the lease goes
+            self.consumer.stop_consuming()  # what is still in flight goes back; the lease goes
             if self.then_reexec:
                 self._reexec()
             self.phase = Phase.STOPPED

@@ -34,7 +34,7 @@ class Message:
     """One message taken from the queue.
 
     ``receipt`` is the backend's handle for :meth:`Storage.ack` and
-    :meth:`Storage.requeue` (Redis: the raw in-flight entry; SQLite: a row id).
+    :meth:`Storage.hand_back` (Redis: the raw in-flight entry; SQLite: a row id).
     Callers treat it as opaque.
     """
 
@@ -113,7 +113,7 @@ class Storage(abc.ABC):
     def dequeue(self, timeout: float = 0) -> Message | None:
         """Take the next message, waiting up to ``timeout`` seconds if ``blocking``.
 
-        The message stays owned by the caller until :meth:`ack` or :meth:`requeue`;
+        The message stays owned by the caller until :meth:`ack` or :meth:`hand_back`;
         on Redis and SQLite it is held under this storage's consumer lease, so it
         returns to the queue if the consumer dies (at-least-once delivery).
         """
@@ -145,7 +145,7 @@ class Storage(abc.ABC):
         sent and ``finished`` is still to be finished."""
         return None
 
-    def requeue(self, message: Message) -> None:
+    def hand_back(self, message: Message) -> None:
         """Hand an unfinished message back to the head of the queue."""
         self.enqueue(message.data)
 
@@ -179,7 +179,7 @@ class Storage(abc.ABC):
         worker held goes back when the consumer stops or its lease runs out."""
         return 0
 
-    def release(self) -> int:
+    def stop_consuming(self) -> int:
         """Hand every message still held by this consumer back to the head of the
         queue and drop its lease (graceful or immediate stop, after the workers
         exited). Returns how many messages went back."""

@@ -29,8 +29,8 @@ class LeasedStorage(Storage):
         returns (requeued, dead-lettered)."""
         return self.leases.recover()
 
-    def release(self) -> int:
-        return self.leases.release()
+    def stop_consuming(self) -> int:
+        return self.leases.stop_consuming()
 
     def consumers(self) -> list[ConsumerLease]:
         return self.leases.consumers()

@@ -154,7 +154,7 @@ class LeaseHolder:
     every call, recover every :data:`RECOVER_EVERY`).
 
     A backend's part supplies ``_write_lease()`` (renew this consumer's lease, raising
-    StorageError when unreachable), ``recover()`` and ``release()``.
+    StorageError when unreachable), ``recover()`` and ``stop_consuming()``.
     """
 
     def __init__(self, lease_timeout: float, max_deliveries: int) -> None:

@@ -61,12 +61,12 @@ class MemoryStorage(Storage):
         with self._cond:
             self._in_flight.pop(message.receipt, None)
 
-    def requeue(self, message: Message) -> None:
+    def hand_back(self, message: Message) -> None:
         with self._cond:
             priority, data = self._in_flight.pop(message.receipt, (0, message.data))
             self._push(data, priority, next(self._head_seq))
 
-    def release(self) -> int:
+    def stop_consuming(self) -> int:
         """Everything dequeued and not acked goes back to the head, oldest first
         (nothing outlives this process, so there is no lease to drop)."""
         with self._cond:

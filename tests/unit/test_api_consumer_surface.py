@@ -41,7 +41,7 @@ def test_interrupted_task_is_not_acked_and_can_be_requeued(make_huey):
     with pytest.raises(KeyboardInterrupt):
         huey.execute(task)
     assert task.message is not None  # still ours: nothing was acked
-    huey.requeue(task)
+    huey.hand_back(task)
     assert len(huey) == 1
     drain(huey)
     assert len(runs) == 2 and result() is None and huey.result_count() == 0
@@ -57,7 +57,7 @@ def test_requeue_before_execution(make_huey):
     job(1)
     job(2)
     first = huey.dequeue()
-    huey.requeue(first)
+    huey.hand_back(first)
     # storage contract: a requeued message goes back to the head of the queue
     assert [t.args for t in drain(huey)] == [(1,), (2,)]
 
@@ -70,7 +70,7 @@ def test_requeue_of_a_task_without_message_enqueues_it(make_huey):
         return 3
 
     task = job.s()
-    huey.requeue(task)
+    huey.hand_back(task)
     drain(huey)
     assert huey.result(task.id) == 3
 

@@ -22,7 +22,7 @@ def test_priority_then_fifo_and_requeue_to_head():
     assert s.enqueued_items(limit=2) == [b"b", b"d"]
     first = s.dequeue()
     assert first.data == b"b"
-    s.requeue(first)
+    s.hand_back(first)
     assert s.queue_size() == 5 and s.dequeue().data == b"b"
 
 
@@ -31,7 +31,7 @@ def test_ack_forgets_and_flush_drops_in_flight():
     s.enqueue(b"x")
     message = s.dequeue()
     s.ack(message)
-    s.requeue(message)  # requeue after ack still hands the data back (no receipt left)
+    s.hand_back(message)  # requeue after ack still hands the data back (no receipt left)
     assert s.queue_size() == 1
     s.flush_queue()
     assert s.queue_size() == 0 and s.dequeue() is None

@@ -111,4 +111,4 @@ def test_thread_workers_drain_cpu_bound_tasks_on_one_thread(redis_url):
     assert count >= 0.8 * tasks, collections.Counter(ran_on)
     assert huey.storage.queue_size() == 0
     assert sum(c.in_flight for c in huey.storage.consumers()) == 0
-    huey.storage.release()
+    huey.storage.stop_consuming()

@@ -95,7 +95,7 @@ def test_requeue_puts_the_message_next(storage, kind):
         storage.enqueue(data)
     first = storage.dequeue()
     assert first == Message(b"a")
-    storage.requeue(first)
+    storage.hand_back(first)
     assert storage.enqueued_items() == [b"a", b"b", b"c"]
     assert drain(storage) == [b"a", b"b", b"c"]
 
@@ -107,7 +107,7 @@ def test_requeue_keeps_priority(storage, kind):
     storage.enqueue(b"normal")
     taken = storage.dequeue()
     storage.enqueue(b"urgent-2", 9)
-    storage.requeue(taken)
+    storage.hand_back(taken)
     assert drain(storage) == [b"urgent", b"urgent-2", b"normal"]
 
 

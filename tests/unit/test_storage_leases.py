@@ -103,7 +103,7 @@ def test_an_expired_lease_hands_its_messages_back_in_order(make):
     assert "a" not in in_flight(b)
     # a was not dead after all: its ack and its requeue change nothing now
     a.ack(held[0])
-    a.requeue(held[1])
+    a.hand_back(held[1])
     assert drain(b) == [b"m1", b"m2", b"m3", b"m4"]
 
 
@@ -159,17 +159,17 @@ def test_release_hands_everything_back_at_once(make):
     for data in (b"m1", b"m2", b"m3"):
         a.enqueue(data, 2 if data == b"m3" else None)
     held = [a.dequeue() for _ in range(2)]
-    assert a.release() == 2
+    assert a.stop_consuming() == 2
     assert a.consumers() == []
     a.ack(held[0])  # too late: it is someone else's now
     assert sorted(drain(a)) == [b"m1", b"m2", b"m3"]
-    assert a.release() == 0
+    assert a.stop_consuming() == 0
 
 
 def test_a_requeued_message_is_not_counted_as_a_death(make):
     a, b = make("a", lease_timeout=0.05, max_deliveries=1), make("b", max_deliveries=1)
     a.enqueue(b"interrupted")
-    a.requeue(a.dequeue())
+    a.hand_back(a.dequeue())
     assert a.enqueued_items() == [b"interrupted"]
     time.sleep(0.1)
     assert b.recover() == (0, 0) and b.dead_letter_count() == 0
@@ -282,7 +282,7 @@ def test_flush_queue_forgets_in_flight_messages_too(make):
     a.enqueue(b"x")
     message = a.dequeue()
     a.flush_queue()
-    a.requeue(message)  # its message is gone: nothing comes back
+    a.hand_back(message)  # its message is gone: nothing comes back
     assert a.queue_size() == 0 and in_flight(a) == {"a": 0}
 
 
@@ -299,7 +299,7 @@ def test_memory_storage_release_puts_unacked_messages_back():
         s.enqueue(data)
     first, _second = s.dequeue(), s.dequeue()
     s.ack(first)
-    assert s.release() == 1 and s.consumers() == []
+    assert s.stop_consuming() == 1 and s.consumers() == []
     assert [s.dequeue().data for _ in range(2)] == [b"b", b"c"]
     assert s.keep_alive() is None and s.start_consuming("x") == "x"
 
@@ -332,7 +332,7 @@ def test_a_receipt_survives_pickling_for_the_heartbeat_slot(make):
     a = make("a")
     a.enqueue(b"copied", 3)
     message = pickle.loads(pickle.dumps(a.dequeue()))
-    a.requeue(message)
+    a.hand_back(message)
     assert a.enqueued_items() == [b"copied"] and in_flight(a) == {"a": 0}
     assert isinstance(message, Message)
 

@@ -187,7 +187,7 @@ def test_wake_up_tokens_never_outnumber_queued_messages(redis_url, client):
 def test_requeue_without_receipt_goes_to_the_head(redis_url):
     for s in (RedisStorage("h1", url=redis_url), PriorityRedisStorage("h2", url=redis_url)):
         s.enqueue(b"waiting")
-        s.requeue(Message(b"interrupted"))
+        s.hand_back(Message(b"interrupted"))
         assert s.enqueued_items() == [b"interrupted", b"waiting"]
 
 

@@ -61,7 +61,7 @@ def test_each_thread_holds_its_own_list_and_release_empties_them_all(redis_url):
     for t in threads:
         t.join(5)
     assert len({m.receipt.held_in for m in got}) == 3 and in_flight(s) == {"c": 3}
-    assert s.release() == 3 and s.consumers() == []
+    assert s.stop_consuming() == 3 and s.consumers() == []
     assert sorted(drain(s)) == [b"m0", b"m1", b"m2", b"m3"]
     s.close()
 

@@ -42,7 +42,7 @@ def test_at_maxmemory_writes_are_refused_and_a_held_message_is_set_aside(own_red
         assert storage.dead_letter_count() == 1
     finally:
         client.close()
-        storage.release()
+        storage.stop_consuming()
         storage.close()
 
 
@@ -87,7 +87,7 @@ def test_sqlite_set_aside_is_one_transaction(tmp_path):
     assert storage.consumers()[0].in_flight == 0 and storage.queue_size() == 0
     storage.set_aside(Message(b"unheld"), "from the schedule", 3.0)
     assert storage.dead_letter_count() == 2
-    storage.release()
+    storage.stop_consuming()
     storage.close()
 
 

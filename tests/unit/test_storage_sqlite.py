@@ -83,14 +83,14 @@ def test_a_stale_receipt_touches_nothing(storage):
     stale = storage.dequeue()
     storage.flush_queue()
     storage.enqueue(b"second")
-    storage.requeue(stale)  # its row is gone: nothing comes back
+    storage.hand_back(stale)  # its row is gone: nothing comes back
     storage.ack(stale)      # and the row that may now have its id is not deleted
     assert storage.enqueued_items() == [b"second"]
 
 
 def test_requeue_without_receipt_goes_to_the_head(storage):
     storage.enqueue(b"waiting")
-    storage.requeue(Message(b"interrupted"))
+    storage.hand_back(Message(b"interrupted"))
     assert storage.enqueued_items() == [b"interrupted", b"waiting"]
 
 

@@ -41,7 +41,7 @@ def test_takes_double_while_tasks_are_short_and_nothing_stays_held(redis_url):
     assert ran == list(range(40))
     assert sorted(set(sizes)) == [2, 4, AHEAD_MOST] and sizes == sorted(sizes)
     assert 1 < most_ahead <= AHEAD_MOST
-    assert huey.pending_count() == 0 and huey.storage.release() == 0  # all acknowledged
+    assert huey.pending_count() == 0 and huey.storage.stop_consuming() == 0  # all acknowledged
 
 
 def test_a_long_task_starts_the_count_over_and_is_acknowledged_at_once(redis_url):
@@ -55,7 +55,7 @@ def test_a_long_task_starts_the_count_over_and_is_acknowledged_at_once(redis_url
     assert taking.take_size == 1 and taking.pending is None
     assert previous.message is None  # acknowledged before the next task ran
     taking.close()
-    assert huey.storage.release() == 0  # nothing held
+    assert huey.storage.stop_consuming() == 0  # nothing held
 
 
 def test_a_stop_hands_back_what_was_taken_in_its_order(redis_url):
@@ -70,4 +70,4 @@ def test_a_stop_hands_back_what_was_taken_in_its_order(redis_url):
     taking.hand_back_all()
     assert not taking.ahead and taking.pending is None
     assert [t.args[0] for t in huey.pending()] == list(range(3, 12))
-    assert ran == [0, 1, 2] and huey.storage.release() == 0
+    assert ran == [0, 1, 2] and huey.storage.stop_consuming() == 0

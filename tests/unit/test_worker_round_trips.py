@@ -71,7 +71,7 @@ def test_one_round_trip_and_no_revocation_read_per_task(redis_url):
     assert not {"hget", "hmget", "mget"} & set(counts), counts  # no revocation read
     assert counts["lrem"] == TASKS  # every task acknowledged
     assert reads <= TASKS * 1.1 + 5, reads  # one round trip each (was 4)
-    huey.storage.release()
+    huey.storage.stop_consuming()
 
 
 def test_a_revocation_is_still_seen(redis_url):
@@ -81,7 +81,7 @@ def test_a_revocation_is_still_seen(redis_url):
     drain(huey, 5)
     assert ran == [0, 1, 3, 4]
     assert client.hlen("hueyd:{roundtrips-revoked}:revoked") == 0  # spent: deleted
-    huey.storage.release()
+    huey.storage.stop_consuming()
 
 
 def test_short_tasks_take_the_next_ones_ahead_and_long_ones_do_not(redis_url):
@@ -116,7 +116,7 @@ def test_short_tasks_take_the_next_ones_ahead_and_long_ones_do_not(redis_url):
     # behind it; long 4 ran alone, and so did short 5 (long 4 was long)
     assert held_while_running == [1, 2, 3, 2, 1, 1]
     assert in_flight() == 0 and huey.storage.queue_size() == 0
-    huey.storage.release()
+    huey.storage.stop_consuming()
 
 
 def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
@@ -139,4 +139,4 @@ def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
     assert sum(c.in_flight for c in huey.storage.consumers()) == 0
     drain(huey, 9)
     assert ran == list(range(12))
-    huey.storage.release()
+    huey.storage.stop_consuming()

@@ -3,8 +3,8 @@
 A dequeued message moves, in one server-side step, from the queue to the
 in-flight list of its consumer (``hueyd:{name}:inflight:<consumer id>``). It
 leaves that list when acknowledged, or goes back to the head of the queue when
-handed back (requeue, release) or when its consumer's lease runs out
-(recover). Each script is atomic, so a message is never in two places and
+handed back (one message, or all at stop_consuming) or when its consumer's lease
+runs out (recover). Each script is atomic, so a message is never in two places and
 never in none. Lease times are the server's (``TIME``): consumers on machines
 with skewed clocks still agree on who has expired.
 
@@ -41,7 +41,7 @@ return entry
 
 # KEYS: queue keys, in-flight list; ARGV: entry. A message no longer in flight
 # (acked, or already taken back by a recovery) is not pushed a second time.
-REQUEUE = """
+HAND_BACK_ONE = """
 if redis.call('LREM', KEYS[5], 1, ARGV[1]) == 0 then
   return 0
 end

@@ -59,7 +59,7 @@ class RedisLeases(LeaseHolder):
         self.values = values
         script, push = self.conn.register_script, queue.push_lua
         self._push_head = script(lua.queue_script(push, lua.REQUEUE_HEAD))
-        self._requeue_script = script(push + lease_lua.REQUEUE)
+        self._hand_back_one_script = script(push + lease_lua.HAND_BACK_ONE)
         self._renew_script = script(lease_lua.RENEW)
         self._release_script = script(push + lease_lua.RELEASE)
         self._hand_back_script = script(push + lease_lua.HAND_BACK)
@@ -123,7 +123,7 @@ class RedisLeases(LeaseHolder):
             else:
                 strays.append(entry)
         for entry in strays:
-            self._requeue_script(keys=[*self.keys.queue_keys(), held], args=[entry])
+            self._hand_back_one_script(keys=[*self.keys.queue_keys(), held], args=[entry])
         self.suspects.discard(held)
         if strays:
             logger.warning("handed back %d message(s) taken while the connection to redis "
@@ -174,13 +174,13 @@ class RedisLeases(LeaseHolder):
         self.settled(receipt)
 
     @translate_errors
-    def requeue(self, message: Message) -> None:
+    def hand_back(self, message: Message) -> None:
         """Back to the head of the queue, if it is still in flight: a message already
         acked, or taken back by a recovery, is not queued twice."""
         receipt = message.receipt
         if isinstance(receipt, InFlight) and receipt.held_in:
-            self._requeue_script(keys=[*self.keys.queue_keys(), receipt.held_in],
-                                 args=[receipt.entry])
+            self._hand_back_one_script(keys=[*self.keys.queue_keys(), receipt.held_in],
+                                       args=[receipt.entry])
             self.settled(receipt)
         else:
             self._push_head(keys=self.keys.queue_keys(), args=[message.data, 0])
@@ -229,7 +229,7 @@ class RedisLeases(LeaseHolder):
         return seconds + micros / 1e6, leases
 
     @translate_errors
-    def release(self) -> int:
+    def stop_consuming(self) -> int:
         if self.consumer_id is None:
             return 0
         (lists,) = self._lists_of([self.consumer_id])

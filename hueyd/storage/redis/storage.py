@@ -254,8 +254,8 @@ class RedisStorage(LeasedStorage):
     def set_aside(self, message: Message, reason: str, ts: float) -> None:
         self.leases.set_aside(message, reason, ts)
 
-    def requeue(self, message: Message) -> None:
-        self.leases.requeue(message)
+    def hand_back(self, message: Message) -> None:
+        self.leases.hand_back(message)
 
     def hand_back_worker(self, pid: int) -> int:
         return self.leases.hand_back_worker(pid)

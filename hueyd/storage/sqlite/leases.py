@@ -97,7 +97,7 @@ class SqliteLeases(LeaseHolder):
         return requeued, dead_lettered
 
     @translate_errors
-    def release(self) -> int:
+    def stop_consuming(self) -> int:
         if self.consumer_id is None:
             return 0
         with write_transaction(self._db.get()) as conn:

@@ -118,7 +118,7 @@ class SqliteStorage(LeasedStorage):
             conn.execute(ADD_DEAD, (self.name, message.data, reason, float(ts)))
 
     @translate_errors
-    def requeue(self, message: Message) -> None:
+    def hand_back(self, message: Message) -> None:
         """Release the claim and move the row ahead of every waiting one.
 
         A receipt whose row is gone (the queue was flushed) puts nothing back;
