@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from tests.integration.conftest import WORKER_TYPES, App, Daemon
+from tests.integration.conftest import WORKER_TYPES, App, Daemon, outcome
 
 STORAGES = ("redis", "sqlite")
 #: -m 0.2: an idle SQLite worker polls at least every 0.2 s
@@ -73,7 +73,8 @@ def test_retries_wait_their_delay(fleet):
         wait_for(lambda app=app: len(app.marks("flaky")) == 2, 15, message=f"retry on {label}")
         first, second = (t for t, _, _ in app.marks("flaky"))
         assert 1.0 <= second - first < 1.0 + 1.0, (label, second - first)
-        assert wait_for(lambda result=result: result.get(preserve=True) == "second attempt", 5,
+        # outcome(): the first attempt's error stays stored until the retry's result lands
+        assert wait_for(lambda result=result: outcome(result) == "second attempt", 5,
                         message=f"result of the retry on {label}")
 
 

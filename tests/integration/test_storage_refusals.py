@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT as HELPERS_ROOT
 from tests.helpers import RedisServer, free_port
 from tests.integration.conftest import write_config
 from tests.integration.test_cli_errors import assert_config_error, run_hueyd
@@ -204,6 +205,9 @@ def test_a_read_only_database_names_the_file_or_its_folder(make_app, public_dir,
     app = make_app("sqlite")
     shutil.copy(app.dir / "tasksapp.py", public_dir)
     shutil.copy(app.dir / "appversion.py", public_dir)
+    # hueyd too: the checkout may sit in a folder only root can enter (a CI clone in mktemp -d)
+    shutil.copytree(os.path.join(HELPERS_ROOT, "hueyd"), public_dir / "hueyd",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     app.dir = public_dir  # the same app, where nobody can read it
     app.env["HUEYD_TEST_OUT"] = str(public_dir)
     path = write_config(app, sqlite_path=str(database), startup_timeout=30)
