@@ -7,7 +7,9 @@ demo_pkgs=(python3 python3-redis python3-yaml python3-gevent python3-daemon)
 test_pkgs=("${demo_pkgs[@]}" python3-pytest python3-pytest-timeout python3-venv python3-pip redis-server
            debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools
            lintian fakeroot systemd-container debootstrap zstd logrotate procps util-linux
-           man-db git)
+           man-db git
+           redis-sentinel postgresql python3-psycopg2 python3-django python3-prometheus-client prometheus
+           python3-flask)
 
 case "${1:-}" in
     demo) want=("${demo_pkgs[@]}") ;;
