@@ -7,13 +7,7 @@ command line can monkey-patch for gevent before redis, threading or the app load
 """
 from __future__ import annotations
 
-import importlib
-
-#: typing costs ~8 ms to import, and ``hueyd run`` holds its reload signals only once
-#: this package is loaded (hueyd/__main__.py): type checkers still see ``Any``
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any
+from hueyd import lazy
 
 __version__ = "0.1.0"
 
@@ -26,7 +20,7 @@ _EXPORTS = {
     "RedisExpireHuey": "hueyd.api.flavours",
     "PriorityRedisHuey": "hueyd.api.flavours",
     "PriorityRedisExpireHuey": "hueyd.api.flavours",
-    "crontab": "hueyd.api.crontab",
+    "crontab": "hueyd.api.cron",
     "group": "hueyd.api.pipeline",
     "chord": "hueyd.api.pipeline",
     "Task": "hueyd.api.task",
@@ -52,15 +46,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hueyd' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

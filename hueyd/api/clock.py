@@ -66,8 +66,34 @@ def normalize_time(eta: dt.datetime | None = None, delay: float | dt.timedelta |
     return from_posix(eta.timestamp(), utc)
 
 
-def normalize_expires(expires: dt.datetime | float | dt.timedelta, utc: bool) -> dt.datetime:
+def normalize_expires(expires: dt.datetime | float | dt.timedelta, utc: bool = True,
+                      ) -> dt.datetime:
     """When a task enqueued now stops being worth running."""
     if isinstance(expires, dt.datetime):
         return normalize_time(eta=expires, utc=utc)
     return normalize_time(delay=expires, utc=utc)
+
+
+# -- huey.utils' names for the same conversions (``hueyd.utils``) -----------------------
+def utcnow() -> dt.datetime:
+    """The current UTC time as a naive datetime."""
+    return now(True)
+
+
+def is_naive(value: dt.datetime) -> bool:
+    return value.utcoffset() is None
+
+
+def make_naive(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive local time (whole seconds, as huey)."""
+    return from_posix(value.timestamp(), False).replace(microsecond=0)
+
+
+def aware_to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive UTC."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def local_to_utc(value: dt.datetime) -> dt.datetime:
+    """A naive local datetime as naive UTC (whole seconds, as huey)."""
+    return from_posix(time.mktime(value.timetuple()), True)

@@ -24,11 +24,12 @@ class TaskTimeout(HueyException):
     """A task ran past its ``timeout`` (raised by the consumer's timeout handler)."""
 
 
-class MessageError(HueyException):
+class MessageError(HueyException, ValueError):
     """Queue bytes that cannot be trusted or read: bad signature, garbage, unknown task.
 
     Such a message is never unpickled past the check that failed; the consumer
-    dead-letters it instead of running it.
+    dead-letters it instead of running it. A ``ValueError`` too: huey's docs name
+    that for a ``SignedSerializer``'s bad signature, so either ``except`` catches it.
     """
 
 

@@ -13,12 +13,17 @@ if TYPE_CHECKING:  # pragma: no cover
 R = TypeVar("R")
 
 
-def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
-    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
-    if not isinstance(spec, str):
-        return spec
-    module, _, name = spec.partition(":")
+def load_class(path: str) -> Any:
+    """``"package.module:Name"`` or huey's ``"package.module.Name"``, imported now."""
+    module, colon, name = path.partition(":")
+    if not colon:
+        module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
+
+
+def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
+    """A storage class, or its import path (backends load lazily)."""
+    return load_class(spec) if isinstance(spec, str) else spec
 
 
 class Wired:

@@ -1,23 +1,32 @@
 """The consumer layer: workers, scheduler, worker types and health, driven by the daemon.
 
-``from hueyd.consumer import Consumer`` is huey's embeddable consumer. It is loaded on
-first use: the daemon's config imports :mod:`hueyd.consumer.settings` (standard library
-only) before the command line knows whether gevent must monkey-patch.
+``from hueyd.consumer import Consumer`` is huey's embeddable consumer (``huey.consumer``'s
+names are here). They load on first use: the daemon's config imports
+:mod:`hueyd.consumer.settings` (standard library only) before the command line knows
+whether gevent must monkey-patch.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hueyd import lazy
+from hueyd.constants import WORKER_GREENLET, WORKER_PROCESS, WORKER_THREAD, WORKER_TYPES
 from hueyd.consumer.settings import ConsumerSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.consumer.consumer import Consumer
 
-__all__ = ["Consumer", "ConsumerSettings"]
+#: public name -> module that defines it
+_EXPORTS = {
+    "Consumer": "hueyd.consumer.consumer",
+    "Worker": "hueyd.consumer.worker",
+    "Scheduler": "hueyd.consumer.scheduler",
+    "ConfigurationError": "hueyd.api.exceptions",
+    "TaskTimeout": "hueyd.api.exceptions",
+    "noop_context": "contextlib:nullcontext",
+}
 
+__all__ = ["ConsumerSettings", "WORKER_GREENLET", "WORKER_PROCESS", "WORKER_THREAD",
+           "WORKER_TYPES", *_EXPORTS]
 
-def __getattr__(name: str) -> Any:
-    if name == "Consumer":
-        from hueyd.consumer.consumer import Consumer
-        return Consumer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -11,8 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-#: the worker types a consumer runs (runtime.py maps each to its module)
-WORKER_TYPES = ("thread", "process", "greenlet")
+#: the worker types a consumer runs (runtime.py maps each to its module; daemon/config.py)
+from hueyd.constants import WORKER_TYPES
+
 #: the scheduler runs every 1 to 60 seconds (huey's range)
 SCHEDULER_INTERVAL_MIN, SCHEDULER_INTERVAL_MAX = 1, 60
 #: huey's keyword for the first polling delay

@@ -5,9 +5,8 @@ redis or sqlite3: the daemon may still have to monkey-patch for gevent.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from hueyd import lazy
+from hueyd.constants import EmptyData
 from hueyd.storage.base import (
     DeadLetter,
     Message,
@@ -27,12 +26,10 @@ BACKENDS = {
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
 }
 
-__all__ = ["DeadLetter", "Message", "Storage", "StorageError", "StorageRefused",
-           "StorageUnusable", *BACKENDS]
+#: huey.storage's other names: ``from huey.storage import EmptyData`` works there
+HUEY_NAMES = {"ConfigurationError": "hueyd.api.exceptions"}
 
+__all__ = ["DeadLetter", "EmptyData", "Message", "Storage", "StorageError", "StorageRefused",
+           "StorageUnusable", *BACKENDS, *HUEY_NAMES]
 
-def __getattr__(name: str) -> Any:
-    module = BACKENDS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy.exports(__name__, {**BACKENDS, **HUEY_NAMES})

@@ -1,5 +1,5 @@
-"""Imports point one way: daemon -> consumer -> api -> storage (exitcodes, ratelog
-and selfpipe from anywhere).
+"""Imports point one way: daemon -> consumer -> api -> storage (exitcodes, ratelog,
+selfpipe, lazy and constants from anywhere).
 
 Every module under hueyd/ is parsed (not imported); an import that points up
 the layers fails the test, naming the file and line, and so does an import cycle
@@ -22,7 +22,10 @@ PACKAGE = os.path.join(ROOT, "hueyd")
 RANK = {"shared": -1, "storage": 0, "api": 1, "consumer": 2, "daemon": 3, "cli": 4}
 #: modules directly under hueyd/ and the layer each belongs to
 TOP_LEVEL = {"__init__": "api", "signals": "api", "exceptions": "api", "exitcodes": "shared",
-             "ratelog": "shared", "selfpipe": "shared", "cli": "cli", "__main__": "cli"}
+             "ratelog": "shared", "selfpipe": "shared", "cli": "cli", "__main__": "cli",
+             # huey's module names (docs/compat.md) and the lazy exports behind them
+             "lazy": "shared", "constants": "shared", "serializer": "api", "utils": "api",
+             "registry": "api", "consumer_options": "consumer"}
 
 
 def module_name(path: str) -> str:
