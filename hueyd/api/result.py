@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hueyd.api.clock import normalize_time
 from hueyd.api.exceptions import ResultTimeout, TaskException
+from hueyd.constants import EmptyData
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -65,7 +66,7 @@ class Result:
     def _get(self, preserve: bool = False) -> Any:
         if self._result is _EMPTY:
             raw = self.huey.get_raw(self.id, peek=preserve)
-            if raw is not None:
+            if raw is not EmptyData:
                 self._result = self.huey.serializer.deserialize(raw)
         return self._result
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hueyd.api.exceptions import MessageError
+from hueyd.constants import EmptyData
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.task import Task
@@ -40,13 +41,14 @@ class Store:
     def put_if_empty(self, key: str, data: Any, ttl: float | None = None) -> bool:
         return self.storage.put_if_empty(key, self.serializer.serialize(data), ttl)
 
-    def get_raw(self, key: str, peek: bool = False) -> bytes | None:
+    def get_raw(self, key: str, peek: bool = False) -> bytes | type[EmptyData]:
+        """The bytes under ``key`` (removed unless ``peek``), or EmptyData (as huey)."""
         return self.storage.peek_data(key) if peek else self.storage.pop_data(key)
 
     def get(self, key: str, peek: bool = False) -> Any:
-        """The value under ``key`` (removed unless ``peek``), or None."""
+        """The value under ``key`` (removed unless ``peek``), or None (as huey)."""
         raw = self.get_raw(key, peek)
-        return None if raw is None else self.serializer.deserialize(raw)
+        return None if raw is EmptyData else self.serializer.deserialize(raw)
 
     def delete(self, key: str) -> bool:
         return self.storage.delete_data(key)

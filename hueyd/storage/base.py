@@ -14,19 +14,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hueyd.constants import EmptyData
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.leases import ConsumerLease
 
 #: the errors belong to the contract: ``from hueyd.storage.base import StorageError``
-__all__ = ["DeadLetter", "Message", "PendingTake", "REVOCATION_PREFIXES", "Storage",
-           "StorageError", "StorageRefused", "StorageUnusable"]
+__all__ = ["DeadLetter", "EmptyData", "Message", "PendingTake", "REVOCATION_PREFIXES",
+           "Storage", "StorageError", "StorageRefused", "StorageUnusable", "or_empty"]
 
 
 #: the key prefixes of the api's revocation entries (task id, task class); a backend may
 #: keep them apart to tell cheaply whether any exist (Message.revocations)
 REVOCATION_PREFIXES = ("r:", "rt:")
+
+
+def or_empty(value: bytes | None) -> bytes | type[EmptyData]:
+    """A backend's read as huey's ``peek_data``/``pop_data`` return it: EmptyData, not None."""
+    return EmptyData if value is None else value
 
 
 @dataclass(frozen=True)
@@ -239,19 +245,21 @@ class Storage(abc.ABC):
         """Store ``value``; ``is_result`` lets a backend expire results (RedisExpireHuey)."""
 
     @abc.abstractmethod
-    def peek_data(self, key: str) -> bytes | None:
-        """The value for ``key``, or None, leaving it in place."""
+    def peek_data(self, key: str) -> bytes | type[EmptyData]:
+        """The value for ``key``, or :class:`EmptyData` (as huey), leaving it in place."""
 
     @abc.abstractmethod
-    def pop_data(self, key: str) -> bytes | None:
-        """The value for ``key``, or None, removing it (atomically)."""
+    def pop_data(self, key: str) -> bytes | type[EmptyData]:
+        """The value for ``key``, or :class:`EmptyData` (as huey), removing it (atomically)."""
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
-        """Several peeks in one round trip (revocation checks on the hot path)."""
-        return [self.peek_data(k) for k in keys]
+        """Several peeks in one round trip (revocation checks on the hot path); None
+        where a key holds nothing."""
+        return [None if value is EmptyData else value
+                for value in (self.peek_data(k) for k in keys)]
 
     def has_data_for_key(self, key: str) -> bool:
-        return self.peek_data(key) is not None
+        return self.peek_data(key) is not EmptyData
 
     @abc.abstractmethod
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:

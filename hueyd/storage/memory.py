@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.base import DeadLetter, EmptyData, Message, Storage, or_empty
 
 
 class MemoryStorage(Storage):
@@ -143,15 +143,15 @@ class MemoryStorage(Storage):
         with self._cond:
             self._kv[key] = (value, None)
 
-    def peek_data(self, key: str) -> bytes | None:
+    def peek_data(self, key: str) -> bytes | type[EmptyData]:
         with self._cond:
-            return self._live(key)
+            return or_empty(self._live(key))
 
-    def pop_data(self, key: str) -> bytes | None:
+    def pop_data(self, key: str) -> bytes | type[EmptyData]:
         with self._cond:
             value = self._live(key)
             self._kv.pop(key, None)
-            return value
+            return or_empty(value)
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
         with self._cond:

@@ -17,6 +17,7 @@ import pytest
 from hueyd import MessageError, TaskException
 from hueyd.api.result import Result
 from hueyd.api.task import Task
+from hueyd.constants import EmptyData
 from tests.helpers import wait_for
 from tests.integration.conftest import HUEYD, ROOT, App, write_config
 
@@ -113,7 +114,7 @@ def test_planted_revocations_are_never_unpickled_and_reported_once(
     assert not marker.exists()
     assert count(daemon, f"removed unreadable revocation entry {one.revoke_id}", 1) == 1
     assert count(daemon, f"removed unreadable revocation entry {every}", 1) == 1
-    assert app.huey.storage.peek_data(every) is None
+    assert app.huey.storage.peek_data(every) is EmptyData
     # a revocation written now is plain data, and it still revokes
     late = app.tasks.add.s(1, 1)
     app.huey.revoke(late)

@@ -10,6 +10,7 @@ import pytest
 
 from hueyd import ConfigurationError, Error, MessageError, chord
 from hueyd.api.revocation import decode_entry, encode_entry
+from hueyd.constants import EmptyData
 from tests.unit.test_api_support import drain
 
 
@@ -88,7 +89,7 @@ def test_revocations_are_plain_json_and_a_planted_pickle_is_never_read(make_huey
     huey.enqueue(task)
     drain(huey)  # the consumer's read: reported once and removed
     assert task.id in huey.all_results()
-    assert huey.storage.peek_data(task.revoke_id) is None
+    assert huey.storage.peek_data(task.revoke_id) is EmptyData
     removed = [r for r in caplog.records if "removed unreadable revocation" in r.message]
     assert len(removed) == 1 and task.revoke_id in removed[0].message
 

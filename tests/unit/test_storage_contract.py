@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from hueyd.constants import EmptyData
 from hueyd.storage.base import DeadLetter, Message, Storage
 from tests.helpers import wait_for
 
@@ -202,12 +203,12 @@ def test_schedule_read_move_and_next_time(storage, kind):
 # -- key/value ---------------------------------------------------------------------------
 
 def test_put_peek_pop_delete(storage):
-    assert storage.peek_data("k") is None and not storage.has_data_for_key("k")
+    assert storage.peek_data("k") is EmptyData and not storage.has_data_for_key("k")
     storage.put_data("k", b"v1")
     storage.put_data("k", b"v2")
     assert storage.peek_data("k") == b"v2" and storage.has_data_for_key("k")
     assert storage.pop_data("k") == b"v2"
-    assert storage.pop_data("k") is None
+    assert storage.pop_data("k") is EmptyData
     storage.put_data("gone", b"x")
     assert storage.delete_data("gone") is True
     assert storage.delete_data("gone") is False
@@ -285,7 +286,7 @@ def test_flush_all(storage):
     storage.flush_all()
     assert (storage.queue_size(), storage.schedule_size(), storage.result_store_size(),
             storage.dead_letter_count()) == (0, 0, 0, 0)
-    assert storage.peek_data("lock") is None
+    assert storage.peek_data("lock") is EmptyData
 
 
 def test_names_do_not_share_data(make_storage, kind):
@@ -297,7 +298,7 @@ def test_names_do_not_share_data(make_storage, kind):
     first.put_data("k", b"first")
     first.add_dead_letter(b"d", "r", 1.0)
     assert second.dequeue() is None and second.move_due(20.0) == 0
-    assert second.peek_data("k") is None and second.dead_letter_count() == 0
+    assert second.peek_data("k") is EmptyData and second.dead_letter_count() == 0
     assert first.dequeue().data == b"for-first"
 
 

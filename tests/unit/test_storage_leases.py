@@ -16,6 +16,7 @@ import time
 import pytest
 import redis
 
+from hueyd.constants import EmptyData
 from hueyd.storage import leases
 from hueyd.storage.base import Message, StorageError
 from hueyd.storage.memory import MemoryStorage
@@ -357,7 +358,7 @@ def test_finish_and_dequeue_acknowledges_forgets_and_takes_the_next(make, kind, 
     s.put_data("r:spent", b"revoked")
     first = s.dequeue()
     second = s.finish_and_dequeue(first, ["r:spent"], timeout=0.5)
-    assert second.data == b"m2" and s.peek_data("r:spent") is None
+    assert second.data == b"m2" and s.peek_data("r:spent") is EmptyData
     assert in_flight(s) == {"c": 1}
     assert s.finish_and_dequeue(second, [], timeout=0.1) is None
     assert in_flight(s) == {"c": 0} and s.queue_size() == 0

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from hueyd.constants import EmptyData
 from hueyd.storage.base import Message, StorageError, StorageUnusable
 from hueyd.storage.sqlite import SqliteStorage
 from tests.helpers import wait_for
@@ -101,7 +102,7 @@ def test_names_share_one_file(db_path):
     assert a.dequeue().data == b"for-a" and b.dequeue().data == b"for-b"
     a.flush_all()
     b.put_data("k", b"v")
-    assert a.peek_data("k") is None and b.peek_data("k") == b"v"
+    assert a.peek_data("k") is EmptyData and b.peek_data("k") == b"v"
 
 
 def test_threads_take_each_message_once(storage):

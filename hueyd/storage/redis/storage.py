@@ -25,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 import redis
 
 import hueyd.storage.redis.scripts as lua
-from hueyd.storage.base import DeadLetter, Message, PendingTake
+from hueyd.storage.base import DeadLetter, EmptyData, Message, PendingTake, or_empty
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
@@ -264,14 +264,14 @@ class RedisStorage(LeasedStorage):
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         self.values.put_data(key, value, is_result)
 
-    def peek_data(self, key: str) -> bytes | None:
-        return self.values.peek_data(key)
+    def peek_data(self, key: str) -> bytes | type[EmptyData]:
+        return or_empty(self.values.peek_data(key))
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
         return self.values.peek_many(keys)
 
-    def pop_data(self, key: str) -> bytes | None:
-        return self.values.pop_data(key)
+    def pop_data(self, key: str) -> bytes | type[EmptyData]:
+        return or_empty(self.values.pop_data(key))
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         return self.values.put_if_empty(key, value, ttl)

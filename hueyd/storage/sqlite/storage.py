@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, Message
+from hueyd.storage.base import DeadLetter, EmptyData, Message
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.sqlite.db import Connections, check_file, translate_errors, write_transaction
@@ -195,10 +195,10 @@ class SqliteStorage(LeasedStorage):
                      SET value = excluded.value, expires = NULL""", self.name, key, value)
 
     @translate_errors
-    def peek_data(self, key: str) -> bytes | None:
+    def peek_data(self, key: str) -> bytes | type[EmptyData]:
         rows = self._sql(f"SELECT value FROM hueyd_kv WHERE name = ? AND key = ? AND {LIVE}",
                          self.name, key, time.time())
-        return rows[0][0] if rows else None
+        return rows[0][0] if rows else EmptyData
 
     @translate_errors
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
@@ -213,10 +213,10 @@ class SqliteStorage(LeasedStorage):
         return [found.get(k) for k in keys]
 
     @translate_errors
-    def pop_data(self, key: str) -> bytes | None:
+    def pop_data(self, key: str) -> bytes | type[EmptyData]:
         rows = self._sql("""DELETE FROM hueyd_kv WHERE name = ? AND key = ?
                             RETURNING value, expires""", self.name, key)
-        return rows[0][0] if rows and _live(rows[0][1]) else None
+        return rows[0][0] if rows and _live(rows[0][1]) else EmptyData
 
     @translate_errors
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
