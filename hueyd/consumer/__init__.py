@@ -26,7 +26,8 @@ _EXPORTS = {
     "noop_context": "contextlib:nullcontext",
 }
 
-__all__ = ["ConsumerSettings", "WORKER_GREENLET", "WORKER_PROCESS", "WORKER_THREAD",
-           "WORKER_TYPES", *_EXPORTS]
+__all__ = ["ConfigurationError", "Consumer", "ConsumerSettings", "Scheduler", "TaskTimeout",
+           "WORKER_GREENLET", "WORKER_PROCESS", "WORKER_THREAD", "WORKER_TYPES", "Worker",
+           "noop_context"]
 
 __getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the worker types a consumer runs (runtime.py maps each to its module; daemon/config.py)
-from hueyd.constants import WORKER_TYPES
+from hueyd.constants import WORKER_TYPES as WORKER_TYPES
 
 #: the scheduler runs every 1 to 60 seconds (huey's range)
 SCHEDULER_INTERVAL_MIN, SCHEDULER_INTERVAL_MAX = 1, 60

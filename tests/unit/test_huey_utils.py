@@ -20,7 +20,7 @@ def berlin(monkeypatch):
 
 
 def test_time_helpers(berlin):
-    aware = dt.datetime(2026, 7, 1, 12, 0, 30, 500, tzinfo=dt.timezone.utc)
+    aware = dt.datetime(2026, 7, 1, 12, 0, 30, 500, tzinfo=dt.UTC)
     naive_local = dt.datetime(2026, 7, 1, 14, 0, 30)  # CEST, UTC+2
     assert utils.is_naive(naive_local) and not utils.is_naive(aware)
     assert utils.make_naive(aware) == naive_local
@@ -28,7 +28,7 @@ def test_time_helpers(berlin):
     assert utils.local_to_utc(naive_local) == dt.datetime(2026, 7, 1, 12, 0, 30)
     assert utils.normalize_time(eta=naive_local) == dt.datetime(2026, 7, 1, 12, 0, 30)
     assert utils.normalize_time(eta=aware, utc=False) == dt.datetime(2026, 7, 1, 14, 0, 30, 500)
-    before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert before <= utils.utcnow() <= before + dt.timedelta(seconds=5)
     soon = utils.normalize_expire_time(60)
     assert before + dt.timedelta(seconds=59) < soon < before + dt.timedelta(seconds=65)
