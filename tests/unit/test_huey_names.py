@@ -71,7 +71,7 @@ def hueyd_module(module: str) -> str:
     return "hueyd" + module[len("huey"):]
 
 
-@pytest.mark.parametrize("module,name", huey_names(), ids=" ".join)
+@pytest.mark.parametrize("module,name", huey_names(), ids=[" ".join(n) for n in huey_names()])
 def test_huey_name_imports_from_the_same_hueyd_module(module, name):
     if (module, name) in PENDING:
         pytest.skip(f"{name}: {PENDING[module, name]} adds it")
