@@ -150,3 +150,19 @@ def test_with_the_key_file_too_both_signatures_are_written_and_checked(make_huey
     reasons = sorted(letter.reason for letter in huey.storage.dead_letters())
     assert len(reasons) == 2 and reasons[0].startswith(("Separator", "Signature")), reasons
     assert reasons[1] == "missing signature"
+
+
+def test_a_signed_serializer_counts_as_signed_for_the_exposure_warning(tmp_path):
+    """Without secret_key_file, huey's signing still checks before unpickling: hueyd check
+    does not warn that messages are not signed."""
+    from hueyd import RedisHuey
+    from hueyd.daemon.config import load_config
+    from hueyd.daemon.security import security_warnings
+    yaml = tmp_path / "blog.yaml"
+    yaml.write_text("app: a.b\n")
+    config = load_config(str(yaml), {})
+    plain = RedisHuey("t", url="redis://127.0.0.1:6379/0")
+    assert [w for w in security_warnings(config, plain) if "not signed" in w]
+    signed = RedisHuey("t", url="redis://127.0.0.1:6379/0",
+                       serializer=SignedSerializer(secret="s3cret"))
+    assert security_warnings(config, signed) == []
