@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -92,20 +90,6 @@ def test_the_list_is_huey_3_5_4s_and_the_sets_name_only_listed_names():
             ("huey.serializer", "SignedSerializer"), ("huey.utils", "normalize_time")} <= names
     assert not (set(PENDING) | set(NOT_PROVIDED)) - names
     assert not set(PENDING) & set(NOT_PROVIDED)
-
-
-def test_the_lazy_facades_import_nothing_heavy():
-    """``hueyd.api`` and its like load names on first use, as ``hueyd`` does (the command
-    line must be able to monkey-patch for gevent first)."""
-    probe = ("import sys, hueyd.api, hueyd.constants, hueyd.consumer_options, hueyd.storage\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('redis', 'sqlite3', 'threading', 'gevent', 'pickle') or "
-             "m.startswith(('hueyd.api.', 'hueyd.consumer.', 'hueyd.daemon'))))\n"
-             "from hueyd.api import crontab, Huey, EmptyData\n"
-             "assert callable(crontab) and Huey.__name__ == 'Huey'\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr + done.stdout
 
 
 def test_pending_names_are_still_missing():

@@ -134,15 +134,20 @@ def test_unknown_top_level_module_is_reported():
 
 
 def test_import_hueyd_is_lazy():
-    probe = ("import sys, hueyd, hueyd.storage\n"
+    """So are the lazy facades of huey's module names (hueyd.api, hueyd.consumer_options)."""
+    probe = ("import sys, hueyd, hueyd.storage, hueyd.api, hueyd.constants\n"
+             "import hueyd.consumer_options\n"
              "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
              "('redis', 'sqlite3', 'threading', 'gevent', 'pickle') or "
-             "m.startswith(('hueyd.api', 'hueyd.consumer', 'hueyd.daemon')))\n"
+             "m.startswith(('hueyd.api.', 'hueyd.consumer', 'hueyd.daemon')) and "
+             "m != 'hueyd.consumer_options')\n"
              "print(heavy)\n"
              "assert not heavy, heavy\n"
              "assert hueyd.MemoryHuey.__name__ == 'MemoryHuey'\n"
              "assert 'redis' not in sys.modules and 'sqlite3' not in sys.modules\n"
-             "for name in hueyd.__all__: getattr(hueyd, name)\n")
+             "for name in hueyd.__all__: getattr(hueyd, name)\n"
+             "from hueyd.api import crontab\n"
+             "assert callable(crontab), crontab\n")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
