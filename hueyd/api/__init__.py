@@ -19,9 +19,11 @@ _EXPORTS = {
     "utcnow": "hueyd.api.clock",
     "noop_context": "contextlib:nullcontext",
     "Consumer": "hueyd.consumer",
+    # (the last three once issue 16's storages add them to hueyd.storage)
     **{name: "hueyd.storage" for name in (
         "MemoryStorage", "SqliteStorage", "RedisStorage", "RedisExpireStorage",
-        "PriorityRedisStorage", "PriorityRedisExpireStorage")},
+        "PriorityRedisStorage", "PriorityRedisExpireStorage", "BlackHoleStorage",
+        "FileStorage", "PostgresStorage")},
 }
 
 __getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, fallback="hueyd")
