@@ -166,3 +166,42 @@ def test_a_signed_serializer_counts_as_signed_for_the_exposure_warning(tmp_path)
     signed = RedisHuey("t", url="redis://127.0.0.1:6379/0",
                        serializer=SignedSerializer(secret="s3cret"))
     assert security_warnings(config, signed) == []
+
+
+RECIPE = '''
+import os
+from huey import RedisHuey
+from huey.serializer import SignedSerializer
+
+huey = RedisHuey(
+    'my-app', url=os.environ["COMPAT_REDIS_URL"],
+    serializer=SignedSerializer(secret='my-secret-key'))
+
+
+@huey.task()
+def add(a, b):
+    return a + b
+'''
+
+
+def test_hueys_signed_serializer_recipe_ported_by_its_imports(redis_url, monkeypatch):
+    """huey's docs (recipes.rst, "signed serializer"), with only the imports changed."""
+    from tests.unit.test_huey_compat import port
+    monkeypatch.setenv("COMPAT_REDIS_URL", redis_url)
+    recipe: dict = {"__name__": "signed_recipe"}
+    exec(compile(port(RECIPE), "signed_recipe.py", "exec"), recipe)
+    huey = recipe["huey"]
+    try:
+        result = recipe["add"](1, 2)
+        (message,) = huey.storage.enqueued_items()
+        huey.storage.flush_queue()
+        huey.storage.enqueue(message.replace(b"add", b"dda"))  # tampered with
+        huey.storage.enqueue(message)
+        drain(huey)
+        assert result.get() == 3
+        (letter,) = huey.storage.dead_letters()
+        assert letter.reason == "Signature mismatch"
+        with pytest.raises(ValueError):  # what huey's docs promise
+            huey.serializer.deserialize(letter.data)
+    finally:
+        huey.storage.close()
