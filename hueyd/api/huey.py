@@ -178,15 +178,17 @@ class Huey:
         return decorator
 
     def periodic_task(self, validate_datetime: Callable[[Any], bool], retries: int = 0,
-                      retry_delay: float = 0, priority: int | None = None,
-                      context: bool = False, name: str | None = None, expires: Any = None,
+                      retry_delay: float = 0, retry_backoff: float = 0,
+                      priority: int | None = None, context: bool = False,
+                      name: str | None = None, expires: Any = None,
+                      timeout: float | None = None,
                       **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
         """A task the scheduler enqueues whenever ``validate_datetime(now)`` (a crontab) holds."""
         def method_validate(task: Task, timestamp: Any) -> bool:
             return validate_datetime(timestamp)
-        return self.task(retries=retries, retry_delay=retry_delay, priority=priority,
-                         context=context, name=name, expires=expires, task_base=PeriodicTask,
-                         validate_datetime=method_validate, **kwargs)
+        return self.task(retries, retry_delay, retry_backoff, priority, context, name, expires,
+                         timeout, task_base=PeriodicTask, validate_datetime=method_validate,
+                         **kwargs)
 
     def context_task(self, obj: Any, as_argument: bool = False,
                      **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
@@ -362,9 +364,8 @@ class Huey:
     def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> RateLimit:
         return RateLimit(self, name, limit, per, retry)
 
-    def build_error_result(self, task: Task, exception: Exception) -> dict:
-        """What a failed run stores: override it to add fields (huey's recipe)."""
-        return build_error_result(task, exception)
+    #: ``(task, exception) -> dict``, what a failed run stores: override it to add fields
+    build_error_result = staticmethod(build_error_result)
 
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 1.0,
