@@ -8,12 +8,11 @@ window. Attempts that are refused count too, as in huey.
 """
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hueyd.api.exceptions import RateLimitExceeded
+from hueyd.api.locks import Guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.base import Storage
@@ -27,7 +26,7 @@ class LimitOwner(Protocol):
     storage: Storage
 
 
-class RateLimit:
+class RateLimit(Guard):
     """At most ``limit`` calls per ``per`` seconds, as a decorator or a context manager.
 
     Past the limit it raises :class:`RateLimitExceeded`; a task that raises it runs
@@ -65,17 +64,3 @@ class RateLimit:
     def reset(self) -> None:
         """Forget the current window's count: the next call opens a fresh window."""
         self._huey.storage.delete_data(self._key)
-
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-        return inner
-
-    def __enter__(self) -> RateLimit:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        return None

@@ -108,9 +108,13 @@ def test_priority_on_a_storage_without_priorities_is_refused(flavour, redis_url)
     huey.storage.close()
 
 
-@pytest.mark.parametrize("flavour", ["PriorityRedisHuey", "PriorityRedisExpireHuey"])
-def test_priority_redis_flavours_accept_priorities(flavour, redis_url):
-    huey = getattr(hueyd, flavour)("pri", url=redis_url)
+@pytest.mark.parametrize("flavour", ["PriorityRedisHuey", "PriorityRedisExpireHuey",
+                                     "MemoryHuey", "SqliteHuey"])
+def test_storages_with_priorities_order_by_them(flavour, request, tmp_path):
+    """As huey's priority Redis storages, MemoryStorage and SqliteStorage do."""
+    options = {"filename": str(tmp_path / "p.db")} if flavour == "SqliteHuey" else \
+        {"url": request.getfixturevalue("redis_url")} if "Redis" in flavour else {}
+    huey = getattr(hueyd, flavour)("pri", **options)
 
     @huey.task()
     def job(tag):
@@ -120,16 +124,3 @@ def test_priority_redis_flavours_accept_priorities(flavour, redis_url):
     job("high", priority=9)
     assert [t.args[0] for t in huey.pending()] == ["high", "low"]
     huey.storage.close()
-
-
-def test_memory_and_sqlite_accept_priorities(tmp_path):
-    """As huey's MemoryStorage and SqliteStorage do."""
-    for huey in (hueyd.MemoryHuey("m"), hueyd.SqliteHuey("s", filename=str(tmp_path / "p.db"))):
-        @huey.task()
-        def job(tag):
-            return tag
-
-        job("low", priority=1)
-        job("high", priority=9)
-        assert [t.args[0] for t in huey.pending()] == ["high", "low"]
-        huey.storage.close()

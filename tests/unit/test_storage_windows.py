@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from tests.unit.test_storage_contract import kind, make_storage  # noqa: F401 (fixtures)
+from tests.unit import test_storage_contract as contract
+
+#: the contract's fixtures: every backend, several clients of one store
+kind = contract.kind
+make_storage = contract.make_storage
 
 
 def test_counts_within_a_window_and_restarts_in_the_next(make_storage):
