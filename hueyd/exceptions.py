@@ -6,6 +6,7 @@ from hueyd.api.exceptions import (  # noqa: F401
     ConfigurationError,
     HueyException,
     MessageError,
+    RateLimitExceeded,
     ResultTimeout,
     RetryTask,
     TaskException,
@@ -14,7 +15,8 @@ from hueyd.api.exceptions import (  # noqa: F401
 )
 
 __all__ = ["CancelExecution", "ConfigurationError", "HueyException", "MessageError",
-           "ResultTimeout", "RetryTask", "TaskException", "TaskLockedException", "TaskTimeout"]
+           "RateLimitExceeded", "ResultTimeout", "RetryTask", "TaskException",
+           "TaskLockedException", "TaskTimeout"]
 
 #: names added to huey's API later (``hueyd.api.exceptions``) come through as well
 __getattr__, __dir__ = lazy.exports(__name__, {}, fallback="hueyd.api.exceptions")

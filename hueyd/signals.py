@@ -10,6 +10,7 @@ from hueyd.api.signals import (  # noqa: F401
     SIGNAL_EXPIRED,
     SIGNAL_INTERRUPTED,
     SIGNAL_LOCKED,
+    SIGNAL_RATE_LIMITED,
     SIGNAL_RETRYING,
     SIGNAL_REVOKED,
     SIGNAL_SCHEDULED,
@@ -19,7 +20,7 @@ from hueyd.api.signals import (  # noqa: F401
 
 __all__ = ["ALL_SIGNALS", "SIGNAL_CANCELED", "SIGNAL_COMPLETE", "SIGNAL_ENQUEUED",
            "SIGNAL_ERROR", "SIGNAL_EXECUTING", "SIGNAL_EXPIRED", "SIGNAL_INTERRUPTED",
-           "SIGNAL_LOCKED", "SIGNAL_RETRYING", "SIGNAL_REVOKED", "SIGNAL_SCHEDULED",
+           "SIGNAL_LOCKED", "SIGNAL_RATE_LIMITED", "SIGNAL_RETRYING", "SIGNAL_REVOKED", "SIGNAL_SCHEDULED",
            "SIGNAL_TIMEOUT", "Signal"]
 
 #: names added to huey's API later (``hueyd.api.signals``) come through as well

@@ -8,6 +8,7 @@ from hueyd import lazy
 #: public name -> module that defines it (``module:name`` where hueyd names it otherwise)
 _EXPORTS = {
     "ChordResult": "hueyd.api.result",
+    "RateLimit": "hueyd.api.ratelimit",
     "Registry": "hueyd.api.registry",
     "ChordConfig": "hueyd.api.registry",
     "Serializer": "hueyd.api.serializer",

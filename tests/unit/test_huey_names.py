@@ -29,10 +29,6 @@ PENDING = {
         "BaseStorage", "BaseSqlStorage", "BlackHoleStorage", "FileLock", "FileStorage",
         "PostgresStorage")},
     ("huey.utils", "FileLock"): "B",
-    ("huey.api", "RateLimit"): "A2",
-    ("huey.api", "RateLimitExceeded"): "A2",
-    ("huey.exceptions", "RateLimitExceeded"): "A2",
-    ("huey.signals", "SIGNAL_RATE_LIMITED"): "A2",
     **{("huey.consumer_options", name): "C" for name in (
         "ConsumerConfig", "OptionParserHandler", "config_defaults", "config_keys", "option")},
     **{("huey.contrib.asyncio", name): "C" for name in (
