@@ -171,7 +171,7 @@ def serve(config: Config, options: list[str] | None = None) -> int:
     from hueyd.daemon import logs, master
     from hueyd.daemon.loader import load_app
     try:
-        logs.setup(config.log_level, config.log_file, config.log_format)
+        logs.setup(config.log_level, config.log_file, config.log_format, config.simple_log)
     except OSError as exc:
         raise log_file_error(config, exc) from None
     from hueyd.daemon.security import security_warnings

@@ -31,7 +31,7 @@ from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.api.wiring import Wired, delegate, load_storage_class
+from hueyd.api.wiring import Wired, delegate, load_class, load_storage_class
 from hueyd.storage.base import Storage, StorageError
 
 logger = logging.getLogger("hueyd")
@@ -46,6 +46,8 @@ class Huey:
     """
 
     storage_class: type[Storage] | str | None = None
+    #: what create_consumer builds, by name: the api layer never imports the consumer
+    consumer_class: type | str = "hueyd.consumer.consumer:Consumer"
     storage: Storage = Wired()  # type: ignore[assignment]
     serializer: Any = Wired()
     utc: bool = Wired()  # type: ignore[assignment]
@@ -261,6 +263,11 @@ class Huey:
     def deserialize_task(self, data: bytes) -> Task:
         """The task in ``data``; MessageError for garbage, a bad signature or an unknown task."""
         return self._codec.decode(data)
+
+    def create_consumer(self, **options: Any) -> Any:
+        """huey's embedding: a Consumer for this Huey with huey's keywords (``workers``,
+        ``worker_type``, ``periodic``...); ``run()`` blocks until a signal or ``stop()``."""
+        return load_class(self.consumer_class)(self, **options)
 
     def enqueue_quietly(self, task: Task, what: str) -> None:
         """Enqueue a task the consumer creates (a pipeline stage, a periodic run); one

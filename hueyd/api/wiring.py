@@ -13,12 +13,18 @@ if TYPE_CHECKING:  # pragma: no cover
 R = TypeVar("R")
 
 
-def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
-    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
+def load_class(spec: type | str) -> type:
+    """A class, or ``"package.module:Name"`` imported now: storage backends load lazily,
+    and the consumer is named, never imported, by this layer."""
     if not isinstance(spec, str):
         return spec
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
+    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
+    return load_class(spec)
 
 
 class Wired:

@@ -26,6 +26,7 @@ from hueyd.daemon.kinds import (
     ENVIRONMENT,
     INT,
     NUMBER,
+    OPTIONAL_INT,
     OPTIONAL_NUMBER,
     OPTIONAL_TEXT,
     PATH_LIST,
@@ -44,6 +45,7 @@ from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+GRACEFUL_SIGNALS = ("INT", "TERM")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
@@ -198,8 +200,21 @@ class Config:
         Switch(("-u", "--utc"), True, "periodic tasks follow UTC (default)"),
         Switch(("-o", "--localtime"), False, "periodic tasks follow local time")))
     shutdown_timeout: float | None = setting(
-        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on SIGINT (null: no limit)",
-        every(at_least(0), at_most(limits.MAX_TIMEOUT)), ("--shutdown-timeout",))
+        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on a graceful stop "
+        "(null: no limit)", every(at_least(0), at_most(limits.MAX_TIMEOUT)),
+        ("-t", "--shutdown-timeout"), metavar="SECONDS")
+    graceful_signal: str = setting(
+        "INT", Kind(TEXT.expected, TEXT.accepts, str, lambda v: v.upper().removeprefix("SIG")),
+        "the signal that stops gracefully, INT or TERM; the other one interrupts running "
+        "tasks", one_of(GRACEFUL_SIGNALS), ("-g", "--graceful-signal"), metavar="INT|TERM")
+    max_tasks: int | None = setting(None, OPTIONAL_INT, "recycle a worker after it ran this "
+                                    "many tasks (null: never)", at_least(1),
+                                    ("-M", "--max-tasks"), metavar="COUNT")
+    flush_locks: bool = setting(False, BOOL, "flush every task lock at start", switches=(
+        Switch(("-f", "--flush-locks"), True, "flush every task lock at start"),))
+    extra_locks: str | None = setting(None, OPTIONAL_TEXT, "more lock names to flush at "
+                                      "start, separated by commas", flags=("-L", "--extra-locks"),
+                                      metavar="NAMES")
     task_timeout: float | None = setting(
         None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)",
         every(above(0), at_most(limits.MAX_TIMEOUT)), ("--task-timeout",))
@@ -219,6 +234,9 @@ class Config:
                                    metavar="FILE")
     log_format: str | None = setting(None, OPTIONAL_TEXT, "%-style log record format",
                                      log_format, yaml="logging.format")
+    simple_log: bool = setting(False, BOOL, "huey's simple log format: time and message",
+                               switches=(Switch(("-S", "--simple"), True, "simple log format "
+                                                "(time and message)"),))
     redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
                                     redis_url)
     sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")

@@ -50,6 +50,7 @@ def _bool_text(text: str) -> bool:
 
 INT = Kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool), int)
 NUMBER = Kind("a number", _is_number, _number_text, float)
+OPTIONAL_INT = Kind("an integer or null", lambda v: v is None or INT.accepts(v), _none_text(int))
 OPTIONAL_NUMBER = Kind("a number or null", lambda v: v is None or _is_number(v),
                        _none_text(_number_text), lambda v: None if v is None else float(v))
 BOOL = Kind("true or false", lambda v: isinstance(v, bool), _bool_text)
