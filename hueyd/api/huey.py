@@ -288,10 +288,14 @@ class Huey:
             return self._pipelines.enqueue_chord(task)
         if task.expires:
             task.resolve_expires(self.utc)
-        self.emit(S.SIGNAL_ENQUEUED, task)
-        if self._immediate:
+        if task.handed_back:  # the SIGNAL_INTERRUPTED recipe: it is back in the queue already
+            logger.info("task %s was handed back to the queue already: not enqueued twice",
+                        task.id)
+        elif self._immediate:
+            self.emit(S.SIGNAL_ENQUEUED, task)
             self.execute(task)
         else:
+            self.emit(S.SIGNAL_ENQUEUED, task)
             self.storage.enqueue(self.serialize_task(task), task.priority)
         if not self.results:
             return None
