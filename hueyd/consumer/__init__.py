@@ -13,11 +13,14 @@ from hueyd.consumer.settings import ConsumerSettings
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.consumer.consumer import Consumer
 
-__all__ = ["Consumer", "ConsumerSettings"]
+__all__ = ["Consumer", "ConsumerConfig", "ConsumerSettings"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Consumer":
         from hueyd.consumer.consumer import Consumer
         return Consumer
+    if name == "ConsumerConfig":
+        from hueyd.consumer.options import ConsumerConfig
+        return ConsumerConfig
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

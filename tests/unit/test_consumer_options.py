@@ -109,3 +109,42 @@ def test_simple_log_format_is_time_and_message(capsys):
     stamp, _, text = line.partition(" ")
     assert text == "simple line"
     assert len(stamp) == 8 and stamp[2] == stamp[5] == ":", line
+
+
+# -- huey's ConsumerConfig -------------------------------------------------------------
+def test_consumer_config_defaults_values_and_a_consumer_built_from_them():
+    from hueyd import MemoryHuey
+    from hueyd.consumer import Consumer, ConsumerConfig
+    config = ConsumerConfig(workers=3, max_tasks=7, graceful_signal="TERM", verbose=True,
+                            logfile="/tmp/never-opened.log")
+    config.validate()
+    assert config.loglevel == logging.DEBUG
+    assert ConsumerConfig().loglevel == logging.INFO
+    assert ConsumerConfig(verbose=False).loglevel == logging.WARNING
+    assert "logfile" not in config.values and "verbose" not in config.values
+    consumer = Consumer(MemoryHuey("cc"), **config.values)
+    assert (consumer.workers, consumer.max_tasks, consumer.graceful_signal,
+            consumer.delay) == (3, 7, "TERM", 0.1)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"backoff": 0.5}, "backoff"), ({"scheduler_interval": 0}, "once a minute"),
+    ({"scheduler_interval": 7}, "divide 60"), ({"graceful_signal": "HUP"}, "INT or TERM"),
+])
+def test_consumer_config_validate(options, message):
+    from hueyd.consumer import ConsumerConfig
+    with pytest.raises(ValueError, match=message):
+        ConsumerConfig(**options).validate()
+
+
+def test_consumer_config_setup_logger_simple(tmp_path):
+    from hueyd.consumer import ConsumerConfig
+    logger = logging.getLogger("hueyd.test.consumer-config")
+    logger.propagate = False
+    ConsumerConfig(simple_log=True, logfile=str(tmp_path / "c.log")).setup_logger(logger)
+    logger.info("one line")
+    for handler in logger.handlers:
+        handler.close()
+    logger.handlers.clear()
+    line = (tmp_path / "c.log").read_text().strip()
+    assert line.endswith(" one line") and line[2] == ":" and len(line) == len("00:00:00 one line")
