@@ -22,17 +22,18 @@ from hueyd.api.clock import Instant, as_clock, to_posix
 from hueyd.api.codec import TaskCodec
 from hueyd.api.consuming import Consuming
 from hueyd.api.exceptions import ConfigurationError
-from hueyd.api.execution import Executor, ResultPolicy
+from hueyd.api.execution import Executor, ResultPolicy, build_error_result
 from hueyd.api.hooks import Hook, Hooks
 from hueyd.api.locks import TaskLock, flush_locks
+from hueyd.api.ratelimit import RateLimit
 from hueyd.api.registry import Registry
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.api.wiring import Wired, delegate, load_class, load_storage_class
-from hueyd.storage.base import Storage, StorageError
+from hueyd.api.wiring import Wired, create_consumer, delegate, load_storage_class
+from hueyd.storage.base import Storage, StorageError, refuse_priority
 
 logger = logging.getLogger("hueyd")
 
@@ -46,8 +47,6 @@ class Huey:
     """
 
     storage_class: type[Storage] | str | None = None
-    #: what create_consumer builds, by name: the api layer never imports the consumer
-    consumer_class: type | str = "hueyd.consumer.consumer:Consumer"
     storage: Storage = Wired()  # type: ignore[assignment]
     serializer: Any = Wired()
     utc: bool = Wired()  # type: ignore[assignment]
@@ -179,15 +178,17 @@ class Huey:
         return decorator
 
     def periodic_task(self, validate_datetime: Callable[[Any], bool], retries: int = 0,
-                      retry_delay: float = 0, priority: int | None = None,
-                      context: bool = False, name: str | None = None, expires: Any = None,
+                      retry_delay: float = 0, retry_backoff: float = 0,
+                      priority: int | None = None, context: bool = False,
+                      name: str | None = None, expires: Any = None,
+                      timeout: float | None = None,
                       **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
         """A task the scheduler enqueues whenever ``validate_datetime(now)`` (a crontab) holds."""
         def method_validate(task: Task, timestamp: Any) -> bool:
             return validate_datetime(timestamp)
-        return self.task(retries=retries, retry_delay=retry_delay, priority=priority,
-                         context=context, name=name, expires=expires, task_base=PeriodicTask,
-                         validate_datetime=method_validate, **kwargs)
+        return self.task(retries, retry_delay, retry_backoff, priority, context, name, expires,
+                         timeout, task_base=PeriodicTask, validate_datetime=method_validate,
+                         **kwargs)
 
     def context_task(self, obj: Any, as_argument: bool = False,
                      **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
@@ -264,11 +265,7 @@ class Huey:
         """The task in ``data``; MessageError for garbage, a bad signature or an unknown task."""
         return self._codec.decode(data)
 
-    def create_consumer(self, **options: Any) -> Any:
-        """huey's embedding: a Consumer for this Huey with huey's keywords (``workers``,
-        ``worker_type``, ``periodic``...); ``run()`` blocks until a signal or ``stop()``."""
-        return load_class(self.consumer_class)(self, **options)
-
+    create_consumer = create_consumer
     def enqueue_quietly(self, task: Task, what: str) -> None:
         """Enqueue a task the consumer creates (a pipeline stage, a periodic run); one
         whose data cannot be serialized is logged and dropped, never raised into the
@@ -286,23 +283,24 @@ class Huey:
             return self._pipelines.enqueue_group(task)
         if isinstance(task, pipeline.chord):
             return self._pipelines.enqueue_chord(task)
+        refuse_priority(self.storage, task.priority)
         if task.expires:
             task.resolve_expires(self.utc)
         if task.handed_back:  # the SIGNAL_INTERRUPTED recipe: it is back in the queue already
-            logger.info("task %s was handed back to the queue already: not enqueued twice",
-                        task.id)
-        elif self._immediate:
-            self.emit(S.SIGNAL_ENQUEUED, task)
-            self.execute(task)
+            logger.info("task %s is back in the queue already: not enqueued twice", task.id)
         else:
             self.emit(S.SIGNAL_ENQUEUED, task)
-            self.storage.enqueue(self.serialize_task(task), task.priority)
+            if self._immediate:
+                self.execute(task)
+            else:
+                self.storage.enqueue(self.serialize_task(task), task.priority)
         if not self.results:
             return None
         results = self._pipelines.pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
 
     def add_schedule(self, task: Task) -> None:
+        refuse_priority(self.storage, task.priority)
         eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
         self.storage.add_to_schedule(self.serialize_task(task), eta, task.priority)
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
@@ -366,6 +364,12 @@ class Huey:
 
     def flush_locks(self, *names: str) -> set[str]:
         return flush_locks(self, names)
+
+    def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> RateLimit:
+        return RateLimit(self, name, limit, per, retry)
+
+    #: ``(task, exception) -> dict``, what a failed run stores: override it to add fields
+    build_error_result = staticmethod(build_error_result)
 
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 1.0,

@@ -56,3 +56,14 @@ def delegate(part: str, method: Callable[..., R]) -> Callable[..., R]:
     def forward(self: Any, *args: Any, **kwargs: Any) -> R:
         return method(getattr(self, part), *args, **kwargs)
     return forward
+
+
+#: what ``create_consumer`` builds (a Huey subclass may set ``consumer_class``): named,
+#: since the api layer never imports the consumer
+CONSUMER_CLASS = "hueyd.consumer.consumer:Consumer"
+
+
+def create_consumer(huey: Any, **options: Any) -> Any:
+    """huey's embedding, ``huey.create_consumer(workers=2, ...)``: a Consumer built with
+    huey's keywords; its ``run()`` blocks until a signal or ``stop()``."""
+    return load_class(getattr(huey, "consumer_class", CONSUMER_CLASS))(huey, **options)

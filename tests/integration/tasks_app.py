@@ -119,3 +119,10 @@ def where():
 
 #: a lock the app declares: -f/--flush-locks flushes it at start
 HELD = huey.lock_task("tasksapp-held")
+
+
+#: shared by every worker and process of every consumer: at most 4 calls an hour
+@huey.task()
+@huey.rate_limit("burst", limit=4, per=3600, retry=False)
+def limited(n):
+    return n
