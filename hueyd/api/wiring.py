@@ -13,18 +13,12 @@ if TYPE_CHECKING:  # pragma: no cover
 R = TypeVar("R")
 
 
-def load_class(spec: type | str) -> type:
-    """A class, or ``"package.module:Name"`` imported now: storage backends load lazily,
-    and the consumer is named, never imported, by this layer."""
+def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
+    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
     if not isinstance(spec, str):
         return spec
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def load_storage_class(spec: type[Storage] | str) -> type[Storage]:
-    """A storage class, or ``"package.module:Name"`` imported now (backends load lazily)."""
-    return load_class(spec)
 
 
 class Wired:
@@ -58,12 +52,8 @@ def delegate(part: str, method: Callable[..., R]) -> Callable[..., R]:
     return forward
 
 
-#: what ``create_consumer`` builds (a Huey subclass may set ``consumer_class``): named,
-#: since the api layer never imports the consumer
-CONSUMER_CLASS = "hueyd.consumer.consumer:Consumer"
-
-
 def create_consumer(huey: Any, **options: Any) -> Any:
     """huey's embedding, ``huey.create_consumer(workers=2, ...)``: a Consumer built with
-    huey's keywords; its ``run()`` blocks until a signal or ``stop()``."""
-    return load_class(getattr(huey, "consumer_class", CONSUMER_CLASS))(huey, **options)
+    huey's keywords; its ``run()`` blocks until a signal or ``stop()``. Imported by name:
+    the api layer never imports the consumer's."""
+    return importlib.import_module("hueyd.consumer.consumer").Consumer(huey, **options)

@@ -1,15 +1,22 @@
-"""huey's ``ConsumerConfig``: the consumer options as one value, for programs that build
-a consumer the way huey's ``huey_consumer`` does (``Consumer(huey, **config.values)``).
+"""huey's ``consumer_options``: ``ConsumerConfig`` (the consumer options as one value) and
+``OptionParserHandler`` (huey_consumer's optparse options), for programs that build a
+consumer the way huey's ``huey_consumer`` does::
+
+    options, args = OptionParserHandler().get_option_parser().parse_args()
+    config = ConsumerConfig(**{k: v for k, v in vars(options).items() if v is not None})
+    config.validate()
+    Consumer(huey, **config.values).run()
 
 The field names are huey's (they are also the YAML keys of the daemon's new options);
-``hueyd run`` itself reads its options through ``daemon/config.py``, not this class.
+``hueyd run`` itself reads its options through ``daemon/config.py``, not this module.
 """
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+import optparse
+from typing import Any, NamedTuple
 
-from hueyd.consumer.settings import SCHEDULER_INTERVAL_MAX, SCHEDULER_INTERVAL_MIN
+from hueyd.consumer.settings import SCHEDULER_INTERVAL_MAX, SCHEDULER_INTERVAL_MIN, WORKER_TYPES
 
 #: formats of huey's consumer log: the worker is a process id or a thread name
 LOG_FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:{worker}:%(message)s"
@@ -78,3 +85,68 @@ class ConsumerConfig(NamedTuple):
     def values(self) -> dict[str, object]:
         """The consumer's keywords: every field but the logging ones."""
         return {k: v for k, v in self._asdict().items() if k not in LOGGING_FIELDS}
+
+
+#: (name, default) per field, and the names alone, as huey's module has them
+config_defaults = tuple(ConsumerConfig._field_defaults.items())
+config_keys = list(ConsumerConfig._fields)
+
+
+def option(name: str | tuple[str, str], **options: Any) -> tuple[str, str, dict[str, Any]]:
+    """(short flag, long flag, optparse keywords): a field name gives its first letter and
+    its dashed name (and is the ``dest``); a (letter, long name) pair gives those."""
+    if isinstance(name, tuple):
+        letter, long = name
+    else:
+        letter, long = name[0], name.replace("_", "-")
+        options.setdefault("dest", name)
+    return f"-{letter}", f"--{long}", options
+
+
+class OptionParserHandler:
+    """huey_consumer's command line as an optparse parser: three groups of options whose
+    ``dest`` are ConsumerConfig fields."""
+
+    def get_logging_options(self) -> tuple:
+        return (option("logfile", metavar="FILE"),
+                option("verbose", action="store_true", help="log DEBUG lines too"),
+                option("quiet", action="store_false", dest="verbose", help="log less"),
+                option(("S", "simple"), action="store_true", dest="simple_log",
+                       help="simple log format (time and message)"))
+
+    def get_worker_options(self) -> tuple:
+        seconds = {"type": "float", "metavar": "SECONDS"}
+        return (option("workers", type="int", help="number of workers (default 1)"),
+                option(("k", "worker-type"), dest="worker_type", choices=(*WORKER_TYPES, "gevent"),
+                       help="thread, greenlet or process"),
+                option("delay", dest="initial_delay", help="first polling delay", **seconds),
+                option("max_delay", help="longest polling delay", **seconds),
+                option("backoff", type="float", metavar="FACTOR", help="polling backoff"),
+                option(("c", "health-check-interval"), dest="health_check_interval",
+                       help="seconds between health checks", **seconds),
+                option(("C", "disable-health-check"), action="store_false",
+                       dest="check_worker_health", help="do not replace dead workers"),
+                option("flush_locks", action="store_true", help="flush locks at start"),
+                option(("L", "extra-locks"), dest="extra_locks",
+                       help="more locks to flush, comma-separated"),
+                option(("M", "max-tasks"), dest="max_tasks", type="int", metavar="COUNT",
+                       help="recycle a worker after COUNT tasks"),
+                option(("t", "shutdown-timeout"), dest="shutdown_timeout",
+                       help="seconds running tasks get on a graceful stop", **seconds),
+                option(("g", "graceful-signal"), dest="graceful_signal",
+                       choices=("INT", "TERM"), help="INT or TERM: the graceful one"))
+
+    def get_scheduler_options(self) -> tuple:
+        return (option("scheduler_interval", type="int", help="scheduler tick (1-60 s)"),
+                option("no_periodic", action="store_false", dest="periodic",
+                       help="do not enqueue periodic tasks"))
+
+    def get_option_parser(self) -> optparse.OptionParser:
+        parser = optparse.OptionParser("Usage: %prog [options] path.to.huey_instance")
+        for title, options in (("Logging", self.get_logging_options()),
+                               ("Workers", self.get_worker_options()),
+                               ("Scheduler", self.get_scheduler_options())):
+            group = parser.add_option_group(title)
+            for short, long, keywords in options:
+                group.add_option(short, long, **keywords)
+        return parser

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: KEYS[1] the set; ARGV: timeout, value, holder. Forget expired holders, then take a
 #: place unless every place is held (a holder asking again keeps its place).
-TAKE = """
+ACQUIRE_LUA = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - tonumber(ARGV[1]))
@@ -32,7 +32,7 @@ redis.call('ZADD', KEYS[1], t, ARGV[3])
 return 1
 """
 #: KEYS[1] the set; ARGV[1] holder: renew a place still held (an expired one is lost)
-RENEW = """
+RENEW_LUA = """
 local now = redis.call('TIME')
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], tonumber(now[1]) + tonumber(now[2]) / 1e6, ARGV[1])
@@ -63,11 +63,11 @@ class RedisSemaphore:
     def acquire(self, name: str | None = None) -> str | None:
         """The holder's name if a place was free (or already its own), else None."""
         name = name or uuid.uuid4().hex
-        taken = self.conn.eval(TAKE, 1, self.key, self.timeout, self.value, name)
+        taken = self.conn.eval(ACQUIRE_LUA, 1, self.key, self.timeout, self.value, name)
         return name if taken else None
 
     def renew(self, name: str) -> bool:
-        return bool(self.conn.eval(RENEW, 1, self.key, name))
+        return bool(self.conn.eval(RENEW_LUA, 1, self.key, name))
 
     def release(self, name: str) -> int:
         """1 if ``name`` held a place, 0 if not (released already, or expired)."""

@@ -21,6 +21,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 from gevent.pool import Pool
 
+from hueyd import crontab  # noqa: F401 (huey's module offers it, for periodic tasks)
 from hueyd.api.clock import normalize_time
 
 logger = logging.getLogger("hueyd.mini")

@@ -143,21 +143,19 @@ def test_hold_on_and_api_call(example):
     where, env = example
     proc, log = start_consumer(where, {**env, "WORKER_CLASS": "thread"}, "thread")
     program = """\
-import json
+import json, time
 from tasks import hold_on, api_call, huey
-from hueyd import TaskException
 first = hold_on(1.5)
-import time; time.sleep(0.3)
+time.sleep(0.3)  # the first run holds the marker when the second starts
 second = hold_on(0.1)
 calls = [api_call(n) for n in range(3)]
-values = [first.get(blocking=True, timeout=20)]
-def value(r):
-    try:
-        return r.get(blocking=True, timeout=10)
-    except TaskException as exc:
-        return exc.metadata.get("error", "error")
-print(json.dumps({"first": values[0], "calls": [value(c) for c in calls],
-                  "second_scheduled": huey.scheduled_count()}))
+out = {"first": first.get(blocking=True, timeout=20),
+       "calls": [calls[0].get(blocking=True, timeout=10), calls[1].get(blocking=True, timeout=10)]}
+deadline = time.monotonic() + 15
+while huey.scheduled_count() < 2 and time.monotonic() < deadline:
+    time.sleep(0.1)  # the second hold_on and the third api_call: retried later
+out["scheduled"] = huey.scheduled_count()
+print(json.dumps(out))
 """
     try:
         values = json.loads(run([sys.executable, "-c", program], where, env).splitlines()[-1])
@@ -165,9 +163,7 @@ print(json.dumps({"first": values[0], "calls": [value(c) for c in calls],
         code = stop_consumer(proc)
     output = log.read_text(errors="replace")
     assert code == 0, output
-    assert values["first"] is True
-    assert values["calls"][:2] == [1, 2] and values["calls"][2] not in (3,), values
-    assert values["second_scheduled"] >= 1, values  # retried in 60 s, as huey's
+    assert values == {"first": True, "calls": [1, 2], "scheduled": 2}, (values, output)
     assert "appears to be running...will retry in 60s" in output, output
 
 

@@ -148,3 +148,25 @@ def test_consumer_config_setup_logger_simple(tmp_path):
     logger.handlers.clear()
     line = (tmp_path / "c.log").read_text().strip()
     assert line.endswith(" one line") and line[2] == ":" and len(line) == len("00:00:00 one line")
+
+
+def test_option_parser_handler_reads_every_huey_option_into_a_consumer_config():
+    """huey_consumer's way: optparse options -> ConsumerConfig -> Consumer keywords."""
+    from hueyd import MemoryHuey
+    from hueyd.consumer import Consumer, ConsumerConfig, OptionParserHandler, config_keys
+    parser = OptionParserHandler().get_option_parser()
+    for short, long, value in huey_options():
+        for flag in (short, long):
+            parser.parse_args([flag] if value is None else [flag, value])
+    options, args = parser.parse_args(["-w", "4", "-k", "process", "-M", "10", "-t", "5",
+                                       "-g", "TERM", "-S", "-f", "-L", "a,b", "-C", "-n",
+                                       "app.huey"])
+    config = ConsumerConfig(**{k: v for k, v in vars(options).items() if v is not None})
+    config.validate()
+    assert args == ["app.huey"] and set(vars(options)) <= set(config_keys)
+    assert (config.workers, config.worker_type, config.max_tasks, config.shutdown_timeout,
+            config.graceful_signal, config.simple_log, config.flush_locks, config.extra_locks,
+            config.check_worker_health, config.periodic) == \
+        (4, "process", 10, 5.0, "TERM", True, True, "a,b", False, False)
+    consumer = Consumer(MemoryHuey("p"), **config.values)
+    assert (consumer.workers, consumer.worker_type, consumer.max_tasks) == (4, "process", 10)
