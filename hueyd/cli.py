@@ -90,10 +90,14 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it."""
+    """The YAML file (if any) with the command-line options laid over it; the app's
+    virtualenv, if it names one, is active from here on."""
     given = vars(args)
     overrides = {name: given[name] for name in [*SETTINGS, "app"] if name in given}
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    from hueyd.daemon import virtualenv
+    virtualenv.activate(config)  # before redis, gevent or the app are imported
+    return config
 
 
 def say(message: str, warning: bool = False) -> None:

@@ -103,3 +103,10 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+@huey.task()
+def module_file(name):
+    """Where ``name`` is imported from in the worker (the app's virtualenv or Debian)."""
+    import importlib
+    return importlib.import_module(name).__file__

@@ -1,0 +1,81 @@
+"""The app's virtualenv: its packages ahead of Debian's, as uWSGI's ``virtualenv`` does.
+
+hueyd itself comes from the package and runs on the system Python; only the app's
+dependencies (redis-py, gevent, Django, ...) come from the virtualenv. So the daemon is
+not re-executed under the virtualenv's python (hueyd is usually not installed there):
+the virtualenv's site-packages go first on ``sys.path`` (with its ``.pth`` files, as
+``site`` handles them) before anything imports redis, gevent or the app. Process
+workers inherit ``sys.path`` by fork; a reload's re-exec and its ``hueyd check`` child
+read the same configuration and do this again.
+
+A virtualenv is tied to one Python minor version (its compiled extensions and its
+``lib/pythonX.Y`` folder): one built for another is refused, naming its ``pyvenv.cfg``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import site
+import sys
+
+from hueyd.daemon.config import Config, ConfigError
+from hueyd.daemon.files import FileProblem, read_regular
+
+#: pyvenv.cfg is a few lines; anything longer is not one
+MAX_PYVENV_CFG = 64 * 1024
+#: ``version = 3.11.2`` (venv) or ``version_info = 3.11.2.final.0`` (virtualenv)
+VERSION_LINE = re.compile(r"^\s*version(?:_info)?\s*=\s*(\d+)\.(\d+)", re.M)
+
+
+def site_packages(config: Config) -> str | None:
+    """The virtualenv's site-packages folder, checked; None without ``virtualenv``.
+    A ConfigError names the folder and what is wrong with it."""
+    if not config.virtualenv:
+        return None
+    root = os.path.abspath(config.virtualenv)
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(config.config_path, "virtualenv", f"{root}: {why}")
+
+    if not os.path.isdir(root):
+        raise refuse("no such directory" if not os.path.exists(root) else "not a directory")
+    cfg = os.path.join(root, "pyvenv.cfg")
+    if not os.path.exists(cfg):
+        raise refuse("not a virtualenv (no pyvenv.cfg; create one with python3 -m venv)")
+    try:
+        text = read_regular(cfg, MAX_PYVENV_CFG).decode("utf-8", "replace")
+    except FileProblem as problem:
+        raise refuse(f"pyvenv.cfg: {problem}") from None
+    found = VERSION_LINE.search(text)
+    if not found:
+        raise refuse("pyvenv.cfg names no Python version: not a virtualenv")
+    built, running = (int(found[1]), int(found[2])), sys.version_info[:2]
+    if built != running:
+        raise ConfigError(config.config_path, "virtualenv",
+                          f"{cfg} says Python {built[0]}.{built[1]}, but hueyd runs on "
+                          f"{running[0]}.{running[1]} ({sys.executable}): rebuild it with "
+                          f"{sys.executable} -m venv")
+    folder = os.path.join(root, "lib", f"python{running[0]}.{running[1]}", "site-packages")
+    if not os.path.isdir(folder):
+        raise refuse(f"no {os.path.relpath(folder, root)} folder: not a virtualenv")
+    return folder
+
+
+def activate(config: Config) -> None:
+    """Put the virtualenv's packages first on ``sys.path`` (idempotent), set
+    ``VIRTUAL_ENV`` and put its ``bin`` first on ``PATH`` for what tasks start."""
+    folder = site_packages(config)
+    if folder is None:
+        return
+    before = list(sys.path)
+    site.addsitedir(folder)  # appends the folder and what its .pth files name
+    added = [p for p in sys.path if p not in before]
+    if folder in before:  # already active (a second call): still first
+        added = [folder]
+        sys.path.remove(folder)
+    sys.path[:] = added + [p for p in sys.path if p not in added]
+    root = os.path.abspath(config.virtualenv or "")
+    os.environ["VIRTUAL_ENV"] = root
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    bin_dir = os.path.join(root, "bin")
+    os.environ["PATH"] = os.pathsep.join([bin_dir, *[p for p in path if p != bin_dir]])
