@@ -10,6 +10,7 @@ SECRET_KEY = os.environ.get("SHOP_SECRET_KEY", "example-only-not-secret")
 DEBUG = os.environ.get("SHOP_DEBUG", "") == "1"
 ALLOWED_HOSTS: list = []
 USE_TZ = True
+TIME_ZONE = "UTC"
 INSTALLED_APPS = ["hueyd.contrib.djhuey", "notes"]
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.sqlite3",

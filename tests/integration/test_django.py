@@ -1,0 +1,198 @@
+"""Django projects (issue 17): examples/django run by ``manage.py run_huey`` and by
+``hueyd run --django-settings``, on Debian's Django 3.2 and on Django 5.2 from the
+project's own virtualenv (scripts/django-venv); rows written by ``db_task``s, database
+connections closed around them, Django's tasks framework through HueyBackend, and
+``hueyd check``'s one line for each way a project can be misconfigured."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.integration.conftest import HUEYD, ROOT, App, Daemon
+
+EXAMPLE = ROOT / "examples" / "django"
+PROBE_APP = '''\
+from django.db import connection
+
+from hueyd.contrib.djhuey import HUEY, db_task
+
+@HUEY.pre_execute()
+def leave_a_connection_open(task):
+    connection.ensure_connection()  # what earlier work in this worker thread left behind
+
+@db_task()
+def probe():
+    closed_at_start = connection.connection is None
+    connection.ensure_connection()
+    return closed_at_start
+
+@HUEY.post_execute()
+def after(task, value, exc):
+    if task.name.endswith("probe"):
+        HUEY.put("closed-after", connection.connection is None)
+'''
+
+
+def django_available() -> bool:
+    try:
+        import django  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Project:
+    """A copy of examples/django with its own SQLite database and Redis database."""
+
+    def __init__(self, root: Path, redis_url: str, python: str) -> None:
+        self.dir = root / "project"
+        shutil.copytree(EXAMPLE, self.dir)
+        self.db = root / "shop.sqlite3"
+        self.python = python
+        self.env = {**os.environ, "SHOP_DB": str(self.db), "SHOP_REDIS_URL": redis_url,
+                    "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1",
+                    "DJANGO_SETTINGS_MODULE": "shop.settings"}
+        for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
+            self.env.pop(name, None)
+        self.manage("migrate", "-v", "0")
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run([self.python, "manage.py", *args], cwd=self.dir, env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def shell(self, code: str) -> str:
+        out = self.manage("shell", "-c", code).strip().splitlines()
+        return out[-1] if out else ""
+
+    def notes(self) -> list[str]:
+        with sqlite3.connect(self.db) as db:
+            return [text for (text,) in db.execute("SELECT text FROM notes_note ORDER BY id")]
+
+    def add_probe(self) -> None:
+        (self.dir / "probe").mkdir()
+        (self.dir / "probe" / "__init__.py").write_text("")
+        (self.dir / "probe" / "tasks.py").write_text(PROBE_APP)
+        (self.dir / "shop" / "probe_settings.py").write_text(
+            "from shop.settings import *  # noqa\nINSTALLED_APPS = INSTALLED_APPS + ['probe']\n")
+        self.env["DJANGO_SETTINGS_MODULE"] = "shop.probe_settings"
+
+
+@pytest.fixture(params=["debian", "venv"])
+def project(request, tmp_path, redis_url) -> Project:
+    """The example project on Debian's Django 3.2 (no virtualenv) or on Django 5.2 from
+    the project's virtualenv, each with a redis-py of its own."""
+    if request.param == "venv":
+        python = str(request.getfixturevalue("django_venv") / "bin" / "python")
+    else:
+        if not django_available():
+            pytest.skip("python3-django is not installed (scripts/setup-debian.sh test)")
+        python = "/usr/bin/python3"
+    made = Project(tmp_path, redis_url, python)
+    made.kind = request.param
+    return made
+
+
+def start(project: Project, program: list[str], *args: str) -> Daemon:
+    app = App.__new__(App)  # only what Daemon uses: the folders and the environment
+    app.dir, app.env = project.dir, {k: v for k, v in project.env.items()
+                                     if k.startswith(("SHOP_", "DJANGO_"))}
+    return Daemon(app, list(args), program=program)
+
+
+@pytest.fixture
+def daemons():
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.stop()
+
+
+def test_run_huey_runs_the_example_projects_tasks(project, daemons):
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-w", "2", "-k",
+                   "process", "-m", "0.2", "-V")
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started with 2 process", timeout=30)
+    project.shell("from notes.tasks import add_note; add_note('from run_huey')")
+    wait_for(lambda: project.notes() == ["from run_huey"], 30,
+             message=lambda: f"the row; output:\n{daemon.output}")
+    assert "DEBUG" in daemon.output, daemon.output  # -V is --huey-verbose
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_the_daemon_runs_a_django_project(project, daemons, tmp_path, worker_type):
+    project.add_probe()
+    config = tmp_path / "shop.yaml"
+    venv = f"virtualenv: {project.python[:-len('/bin/python')]}\n" \
+        if project.kind == "venv" else ""
+    config.write_text(f"django_settings: shop.probe_settings\nchdir: {project.dir}\n{venv}"
+                      f"worker_type: {worker_type}\nworkers: 2\nmax_delay: 0.2\n"
+                      f"environment:\n  SHOP_DB: {project.db}\n")
+    daemon = start(project, [sys.executable, "-m", "hueyd", "run"], "--config", str(config))
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    assert "notes.tasks.add_note" in daemon.output  # found in the app's tasks.py
+    project.shell("from notes.tasks import add_note; add_note('from hueyd')")
+    wait_for(lambda: project.notes() == ["from hueyd"], 30,
+             message=lambda: f"the row; output:\n{daemon.output}")
+    # db_task: connections closed before and after the run, in the worker's own thread
+    closed = project.shell("from probe.tasks import probe, HUEY; "
+                           "print(probe().get(blocking=True, timeout=20), "
+                           "HUEY.get('closed-after', peek=True))")
+    assert closed == "True True", daemon.output
+
+
+def test_the_tasks_framework_backend_enqueues_onto_the_consumer(request, tmp_path, redis_url,
+                                                                daemons):
+    project = Project(tmp_path, redis_url,
+                      str(request.getfixturevalue("django_venv") / "bin" / "python"))
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-m", "0.2")
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    state = project.shell(
+        "from notes.background import add_note_later as t; import time\n"
+        "r = t.enqueue('through django tasks')\n"
+        "deadline = time.monotonic() + 20\n"
+        "while not r.is_finished and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05); r.refresh()\n"
+        "print(r.status, r.return_value, len(r.worker_ids))")
+    assert state == "SUCCESSFUL 1 1", daemon.output
+    assert project.notes() == ["through django tasks"]
+
+
+BROKEN = {
+    "missing settings module": ("shop.nosuch", {}, "no module named 'shop.nosuch'"),
+    "django.setup() fails": ("shop.broken", {"shop/broken.py": (
+        "from shop.settings import *  # noqa\nINSTALLED_APPS = ['no_such_app']\n")},
+        "django.setup() failed: ModuleNotFoundError: No module named 'no_such_app'"),
+    "no task registered": ("shop.empty", {"shop/empty.py": (
+        "from shop.settings import *  # noqa\nINSTALLED_APPS = ['hueyd.contrib.djhuey']\n")},
+        "no task registered on hueyd.contrib.djhuey.HUEY"),
+    "a tasks module that fails": ("shop.settings", {"notes/tasks.py": "1 / 0\n"},
+                                  "cannot import notes.tasks: ZeroDivisionError"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_check_names_what_is_wrong_with_a_django_project(tmp_path, case):
+    if not django_available():
+        pytest.skip("python3-django is not installed (scripts/setup-debian.sh test)")
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    module, files, expected = BROKEN[case]
+    for name, text in files.items():
+        (project / name).write_text(text)
+    done = subprocess.run([*HUEYD, "check", "--offline", "--django-settings", module],
+                          cwd=project, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78, done
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "django_settings" in done.stderr and expected in done.stderr, done.stderr
