@@ -196,3 +196,24 @@ def test_check_names_what_is_wrong_with_a_django_project(tmp_path, case):
     assert done.returncode == 78, done
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert "django_settings" in done.stderr and expected in done.stderr, done.stderr
+
+
+FORK = '''\
+import os
+from hueyd.daemon.config import load_config
+from hueyd.daemon.loader import load_app
+load_app(load_config(None, {"django_settings": "shop.settings"}))
+from django.db import connection
+connection.ensure_connection()  # the master's, as a project's import-time query leaves it
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print("closed before the fork:", connection.connection is None)
+'''
+
+
+def test_the_masters_connections_are_closed_before_it_forks(project):
+    done = subprocess.run([project.python, "-c", FORK], cwd=project.dir, env=project.env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "closed before the fork: True", done
