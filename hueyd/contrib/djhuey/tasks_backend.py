@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from hueyd.contrib.djhuey import HUEY, close_db
+from hueyd.contrib.djhuey.core import HUEY, close_db
 
 try:  # Django 6
     from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus
