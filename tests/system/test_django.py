@@ -27,16 +27,17 @@ STATE = "/var/lib/hueyd/shop"
 APP_ENV = {"SHOP_DB": f"{STATE}/shop.sqlite3", "SHOP_REDIS_URL": "redis://127.0.0.1:6379/7"}
 CONFIG = {"django_settings": "shop.settings", "virtualenv": VENV, "pythonpath": [SRV],
           "workers": 2, "environment": APP_ENV}
+#: what the earlier steps achieved (need() fails a later step with the reason)
+progress = pytest.fixture(scope="module")(lambda: set())
 
 
 @pytest.fixture(scope="module")
-def admin(machine) -> Admin:
-    return Admin(machine)
-
-
-@pytest.fixture(scope="module")
-def progress() -> set[str]:
-    return set()
+def admin(machine, hueyd_deb) -> Admin:
+    """The administrator of a machine where hueyd's .deb is installed."""
+    hands = Admin(machine)
+    ran = hands.install_deb(hueyd_deb)
+    assert ran.returncode == 0, ran.describe()
+    return hands
 
 
 def manage(admin: Admin, *args: str, timeout: float = 120.0) -> str:
@@ -69,9 +70,7 @@ def wait_rows(admin: Admin, expected: list[str], timeout: float = 30.0) -> None:
         time.sleep(0.3)
 
 
-def test_01_the_project_and_its_virtualenv_under_srv(admin, progress, hueyd_deb, django_venv):
-    ran = admin.install_deb(hueyd_deb)
-    assert ran.returncode == 0, ran.describe()
+def test_01_the_project_and_its_virtualenv_under_srv(admin, progress, django_venv):
     admin.box.run("mkdir", "-p", SRV)
     for part in ("manage.py", "shop", "notes"):
         admin.box.copy_in(ROOT / "examples" / "django" / part, SRV)

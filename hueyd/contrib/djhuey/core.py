@@ -59,22 +59,21 @@ def close_db(fn: Callable[..., Any]) -> Callable[..., Any]:
     return inner
 
 
-def db_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``task`` for a function that uses the database."""
-    def decorator(fn: Callable[..., Any]) -> Any:
-        wrapper = task(*args, **kwargs)(close_db(fn))
-        wrapper.call_local = fn
-        return wrapper
-    return decorator
+def _closing_db(decorate: Callable[..., Any]) -> Callable[..., Any]:
+    """``decorate`` (task, periodic_task) applied to the function wrapped in ``close_db``;
+    ``call_local`` stays the bare function, as in huey."""
+    def factory(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        def decorator(fn: Callable[..., Any]) -> Any:
+            wrapper = decorate(*args, **kwargs)(close_db(fn))
+            wrapper.call_local = fn
+            return wrapper
+        return decorator
+    return factory
 
 
-def db_periodic_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``periodic_task`` for a function that uses the database."""
-    def decorator(fn: Callable[..., Any]) -> Any:
-        wrapper = periodic_task(*args, **kwargs)(close_db(fn))
-        wrapper.call_local = fn
-        return wrapper
-    return decorator
+#: ``task`` / ``periodic_task`` for a function that uses the database
+db_task = _closing_db(task)
+db_periodic_task = _closing_db(periodic_task)
 
 
 def on_commit_task(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
