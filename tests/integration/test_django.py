@@ -5,8 +5,10 @@ connections closed around them, Django's tasks framework through HueyBackend, an
 ``hueyd check``'s one line for each way a project can be misconfigured."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
-from tests.integration.conftest import HUEYD, ROOT, App, Daemon
+from tests.integration.conftest import ROOT, App, Daemon
 
 EXAMPLE = ROOT / "examples" / "django"
+#: Debian's Python, with python3-django 3.2 (scripts/setup-debian.sh test installs it)
+DEBIAN_PYTHON = "/usr/bin/python3"
 PROBE_APP = '''\
 from django.db import connection
 
@@ -38,14 +42,6 @@ def after(task, value, exc):
     if task.name.endswith("probe"):
         HUEY.put("closed-after", connection.connection is None)
 '''
-
-
-def django_available() -> bool:
-    try:
-        import django  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class Project:
@@ -93,11 +89,12 @@ def project(request, tmp_path, redis_url) -> Project:
     if request.param == "venv":
         python = str(request.getfixturevalue("django_venv") / "bin" / "python")
     else:
-        if not django_available():
-            pytest.skip("python3-django is not installed (scripts/setup-debian.sh test)")
-        python = "/usr/bin/python3"
+        python = DEBIAN_PYTHON
     made = Project(tmp_path, redis_url, python)
     made.kind = request.param
+    # the daemon: Debian's Python and Django, or this run's Python (Debian's, or the PyPI
+    # pass's venv) with the project's virtualenv
+    made.hueyd_python = DEBIAN_PYTHON if request.param == "debian" else sys.executable
     return made
 
 
@@ -136,7 +133,8 @@ def test_the_daemon_runs_a_django_project(project, daemons, tmp_path, worker_typ
     config.write_text(f"django_settings: shop.probe_settings\nchdir: {project.dir}\n{venv}"
                       f"worker_type: {worker_type}\nworkers: 2\nmax_delay: 0.2\n"
                       f"environment:\n  SHOP_DB: {project.db}\n")
-    daemon = start(project, [sys.executable, "-m", "hueyd", "run"], "--config", str(config))
+    daemon = start(project, [project.hueyd_python, "-m", "hueyd", "run"], "--config",
+                   str(config))
     daemons.append(daemon)
     daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
     assert "notes.tasks.add_note" in daemon.output  # found in the app's tasks.py
@@ -183,14 +181,13 @@ BROKEN = {
 
 @pytest.mark.parametrize("case", BROKEN)
 def test_check_names_what_is_wrong_with_a_django_project(tmp_path, case):
-    if not django_available():
-        pytest.skip("python3-django is not installed (scripts/setup-debian.sh test)")
     project = tmp_path / "project"
     shutil.copytree(EXAMPLE, project)
     module, files, expected = BROKEN[case]
     for name, text in files.items():
         (project / name).write_text(text)
-    done = subprocess.run([*HUEYD, "check", "--offline", "--django-settings", module],
+    done = subprocess.run([DEBIAN_PYTHON, "-m", "hueyd", "check", "--offline",
+                           "--django-settings", module],
                           cwd=project, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 78, done
@@ -199,7 +196,9 @@ def test_check_names_what_is_wrong_with_a_django_project(tmp_path, case):
 
 
 FORK = '''\
+import json
 import os
+import signal
 from hueyd.daemon.config import load_config
 from hueyd.daemon.loader import load_app
 load_app(load_config(None, {"django_settings": "shop.settings"}))
@@ -217,3 +216,99 @@ def test_the_masters_connections_are_closed_before_it_forks(project):
     done = subprocess.run([project.python, "-c", FORK], cwd=project.dir, env=project.env,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "closed before the fork: True", done
+
+
+PRIORITY_SETTINGS = ("from shop.settings import *  # noqa\n"
+                     "HUEY = {**HUEY, 'huey_class': 'hueyd.PriorityRedisHuey'}\n")
+ENQUEUE_BY_PRIORITY = '''\
+import datetime, json
+from django.utils import timezone
+from notes.background import add_note_later as t
+later = t.using(run_after=timezone.now() + datetime.timedelta(seconds=2)).enqueue("later")
+for priority in (0, 50, -10):
+    t.using(priority=priority).enqueue(f"priority {priority}")
+print(json.dumps([later.id, later.status]))
+'''
+
+
+def test_the_backend_keeps_priority_and_run_after(request, tmp_path, redis_url, daemons):
+    project = Project(tmp_path, redis_url,
+                      str(request.getfixturevalue("django_venv") / "bin" / "python"))
+    (project.dir / "shop" / "priority_settings.py").write_text(PRIORITY_SETTINGS)
+    project.env["DJANGO_SETTINGS_MODULE"] = "shop.priority_settings"
+    later, status = json.loads(project.shell(ENQUEUE_BY_PRIORITY))  # no consumer yet
+    assert status == "READY"
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-w", "1", "-m", "0.2")
+    daemons.append(daemon)
+    wait_for(lambda: len(project.notes()) == 4, 30,
+             message=lambda: f"four rows, got {project.notes()}; output:\n{daemon.output}")
+    assert project.notes() == ["priority 50", "priority 0", "priority -10", "later"]
+    times = json.loads(project.shell(
+        f"import json; from notes.background import add_note_later as t; r = t.get_result("
+        f"'{later}'); print(json.dumps([r.status, (r.started_at - r.task.run_after)"
+        ".total_seconds()]))"))
+    assert times[0] == "SUCCESSFUL" and times[1] >= 0, times
+
+
+def test_run_huey_reloads_on_sighup(project, daemons):
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-m", "0.2")
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    daemon.signal(signal.SIGHUP)  # a check of the project in a child, then a re-exec
+    end = daemon.wait_for_log("re-executing", timeout=30)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30, start=end)
+    project.shell("from notes.tasks import add_note; add_note('after the reload')")
+    wait_for(lambda: project.notes() == ["after the reload"], 30,
+             message=lambda: f"the row; output:\n{daemon.output}")
+    assert daemon.running() and "refused" not in daemon.output
+
+
+SETTINGS_FORMS = '''\
+from types import SimpleNamespace as S
+from django.core.exceptions import ImproperlyConfigured
+from hueyd import MemoryHuey, PriorityRedisHuey, RedisHuey
+from hueyd.contrib.djhuey.from_settings import build
+from hueyd.contrib.djhuey.management.commands.run_huey import from_settings
+from hueyd.daemon.config import ConfigError
+
+unset = build(S(DATABASES={"default": {"NAME": "/srv/shop/db.sqlite3"}}, DEBUG=True))
+assert type(unset) is RedisHuey and unset.name == "/srv/shop/db.sqlite3", unset.name
+huey = build(S(DEBUG=True, HUEY={
+    "huey_class": "huey.PriorityRedisHuey", "name": "x", "results": False,
+    "connection": {"url": "redis://127.0.0.1:1/3"}, "consumer": {"workers": 9}}))
+assert type(huey) is PriorityRedisHuey and huey.name == "x" and huey.immediate
+assert not huey.results and huey.storage_kwargs["url"] == "redis://127.0.0.1:1/3"
+huey = build(S(DEBUG=False, HUEY={"huey_class": "hueyd.MemoryHuey"}))
+assert huey.name == "huey" and not huey.immediate  # immediate follows DEBUG
+given = MemoryHuey("given")
+assert build(S(HUEY=given)) is given
+for bad, text in [({"huey_class": "nosuch.Huey"}, "cannot import nosuch.Huey"),
+                  ({"huey_class": "collections.OrderedDict"}, "not a hueyd Huey class"),
+                  ({"connection": "redis://x"}, "expected a dict"),
+                  ("redis://x", "expected a hueyd Huey or a dict")]:
+    try:
+        build(S(DEBUG=False, HUEY=bad))
+    except ImproperlyConfigured as exc:
+        assert text in str(exc), (text, str(exc))
+    else:
+        raise AssertionError(bad)
+consumer = {"initial_delay": 0.5, "check_worker_health": False, "verbose": True,
+            "workers": 3, "worker_type": "process", "logfile": "/tmp/x.log"}
+assert from_settings({"consumer": consumer}) == {
+    "delay": 0.5, "health_check": False, "log_level": "DEBUG", "workers": 3,
+    "worker_type": "process", "log_file": "/tmp/x.log"}
+for bad in ({"nope": 1}, {"workers": "many"}, {"daemonize": True}):
+    try:
+        from_settings({"consumer": bad})
+    except ConfigError as exc:
+        assert "HUEY['consumer']" in str(exc), str(exc)
+    else:
+        raise AssertionError(bad)
+print("ok")
+'''
+
+
+def test_the_huey_setting_in_each_of_hueys_forms(project):
+    done = subprocess.run([project.python, "-c", SETTINGS_FORMS], cwd=project.dir,
+                          env=project.env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
