@@ -124,7 +124,7 @@ def test_run_huey_runs_the_example_projects_tasks(project, daemons):
     assert "DEBUG" in daemon.output, daemon.output  # -V is --huey-verbose
 
 
-@pytest.mark.parametrize("worker_type", ["thread", "process"])
+@pytest.mark.parametrize("worker_type", ["thread", "process", "greenlet"])
 def test_the_daemon_runs_a_django_project(project, daemons, tmp_path, worker_type):
     project.add_probe()
     config = tmp_path / "shop.yaml"
@@ -142,9 +142,13 @@ def test_the_daemon_runs_a_django_project(project, daemons, tmp_path, worker_typ
     wait_for(lambda: project.notes() == ["from hueyd"], 30,
              message=lambda: f"the row; output:\n{daemon.output}")
     # db_task: connections closed before and after the run, in the worker's own thread
-    closed = project.shell("from probe.tasks import probe, HUEY; "
-                           "print(probe().get(blocking=True, timeout=20), "
-                           "HUEY.get('closed-after', peek=True))")
+    closed = project.shell(  # post_execute runs after the result is stored: wait for it
+        "import time; from probe.tasks import probe, HUEY\n"
+        "at_start = probe().get(blocking=True, timeout=20)\n"
+        "deadline = time.monotonic() + 20\n"
+        "while HUEY.get('closed-after', peek=True) is None and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(at_start, HUEY.get('closed-after', peek=True))")
     assert closed == "True True", daemon.output
 
 
