@@ -316,3 +316,24 @@ def test_the_huey_setting_in_each_of_hueys_forms(project):
     done = subprocess.run([project.python, "-c", SETTINGS_FORMS], cwd=project.dir,
                           env=project.env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_check_says_when_django_is_not_installed(tmp_path):
+    """A Python without Django (a bare virtualenv here): the line says what to set."""
+    bare = tmp_path / "bare"
+    subprocess.run([DEBIAN_PYTHON, "-m", "venv", "--without-pip", str(bare)], check=True,
+                   timeout=60)
+    shutil.copytree(EXAMPLE, tmp_path / "project")
+    done = subprocess.run([str(bare / "bin" / "python"), "-m", "hueyd", "check", "--offline",
+                           "--django-settings", "shop.settings"], cwd=tmp_path / "project",
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78 and done.stderr.count("\n") == 1, done
+    assert "django_settings: Django is not installed (set virtualenv" in done.stderr
+
+
+def test_run_huey_without_autoload_registers_no_app_tasks(project, daemons):
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-A", "-m", "0.2")
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    assert "notes.tasks.add_note" not in daemon.output, daemon.output
