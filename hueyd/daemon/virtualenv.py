@@ -3,8 +3,9 @@
 hueyd itself comes from the package and runs on the system Python; only the app's
 dependencies (redis-py, gevent, Django, ...) come from the virtualenv. So the daemon is
 not re-executed under the virtualenv's python (hueyd is usually not installed there):
-the virtualenv's site-packages go first on ``sys.path`` (with its ``.pth`` files, as
-``site`` handles them) before anything imports redis, gevent or the app. Process
+the virtualenv's site-packages go on ``sys.path`` where a virtualenv's python has them:
+after the standard library, ahead of Debian's dist-packages (with its ``.pth`` files, as
+``site`` handles them), before anything imports redis, gevent or the app. Process
 workers inherit ``sys.path`` by fork; a reload's re-exec and its ``hueyd check`` child
 read the same configuration and do this again.
 
@@ -62,20 +63,28 @@ def site_packages(config: Config) -> str | None:
 
 
 def activate(config: Config) -> None:
-    """Put the virtualenv's packages first on ``sys.path`` (idempotent), set
+    """Put the virtualenv's packages ahead of Debian's on ``sys.path`` (idempotent), set
     ``VIRTUAL_ENV`` and put its ``bin`` first on ``PATH`` for what tasks start."""
     folder = site_packages(config)
     if folder is None:
         return
     before = list(sys.path)
     site.addsitedir(folder)  # appends the folder and what its .pth files name
-    added = [p for p in sys.path if p not in before]
-    if folder in before:  # already active (a second call): still first
-        added = [folder]
-        sys.path.remove(folder)
-    sys.path[:] = added + [p for p in sys.path if p not in added]
+    added = [p for p in sys.path if p not in before] or [folder]
+    rest = [p for p in sys.path if p not in added]
+    at = first_site_folder(rest)
+    sys.path[:] = rest[:at] + added + rest[at:]
     root = os.path.abspath(config.virtualenv or "")
     os.environ["VIRTUAL_ENV"] = root
     path = os.environ.get("PATH", os.defpath).split(os.pathsep)
     bin_dir = os.path.join(root, "bin")
     os.environ["PATH"] = os.pathsep.join([bin_dir, *[p for p in path if p != bin_dir]])
+
+
+def first_site_folder(path: list[str]) -> int:
+    """Where site-packages begin in ``path``: after the script's folder, PYTHONPATH and the
+    standard library (which a virtualenv never shadows), before Debian's dist-packages."""
+    for index, entry in enumerate(path):
+        if os.path.basename(entry.rstrip("/")) in ("site-packages", "dist-packages"):
+            return index
+    return len(path)

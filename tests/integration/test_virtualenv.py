@@ -37,8 +37,11 @@ def test_the_venvs_redis_wins_in_workers_and_after_a_reload(make_app, hueyd_proc
     assert "reload refused" not in daemon.output
 
 
-def check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    (tmp_path / "tasksapp.py").write_text("from hueyd import MemoryHuey\nhuey = MemoryHuey()\n")
+def check(tmp_path: Path, *args: str, app: bool = True) -> subprocess.CompletedProcess:
+    """``hueyd check`` of tasksapp.huey in ``tmp_path`` (``app``: a plain one written)."""
+    if app:
+        (tmp_path / "tasksapp.py").write_text("from hueyd import MemoryHuey\n"
+                                              "huey = MemoryHuey()\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     return subprocess.run([*HUEYD, "check", "tasksapp.huey", "--offline", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
@@ -76,7 +79,24 @@ def test_check_refuses_what_is_not_a_virtualenv_of_this_python(tmp_path, case):
     assert "virtualenv" in done.stderr and expected in done.stderr, done.stderr
 
 
-def test_check_accepts_a_virtualenv_of_this_python(tmp_path):
+APP_USING_THE_VENV = """\
+import colorsys  # the standard library's: a virtualenv never shadows it
+import from_pth  # found through the virtualenv's .pth file
+assert colorsys.__file__.startswith(sys.base_prefix), colorsys.__file__
+from hueyd import MemoryHuey
+huey = MemoryHuey()
+"""
+
+
+def test_check_accepts_a_virtualenv_of_this_python_and_reads_its_pth_files(tmp_path):
     venv = make_venv(tmp_path / "venv", ".".join(map(str, sys.version_info[:3])))
-    done = check(tmp_path, "--virtualenv", str(venv))
+    site_packages = next(venv.glob("lib/python*/site-packages"))
+    (site_packages / "colorsys.py").write_text("raise ImportError('shadowed the stdlib')\n")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "from_pth.py").write_text("")
+    (site_packages / "extra.pth").write_text(f"{tmp_path / 'extra'}\n")
+    (tmp_path / "tasksapp.py").write_text("import sys\n" + APP_USING_THE_VENV)
+    done = check(tmp_path, app=False)  # without the virtualenv: no .pth, no from_pth
+    assert done.returncode == 78 and "from_pth" in done.stderr, done.stderr
+    done = check(tmp_path, "--virtualenv", str(venv), app=False)
     assert done.returncode == 0, done.stderr
