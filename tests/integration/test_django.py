@@ -23,9 +23,16 @@ EXAMPLE = ROOT / "examples" / "django"
 #: Debian's Python, with python3-django 3.2 (scripts/setup-debian.sh test installs it)
 DEBIAN_PYTHON = "/usr/bin/python3"
 PROBE_APP = '''\
+import os
+
 from django.db import connection
 
-from hueyd.contrib.djhuey import HUEY, db_task
+from hueyd.contrib.djhuey import HUEY, db_task, on_commit_task
+from notes.models import Note
+
+@on_commit_task()
+def add_after_commit(text):
+    return Note.objects.create(text=text, pid=os.getpid()).pk
 
 @HUEY.pre_execute()
 def leave_a_connection_open(task):
@@ -337,3 +344,27 @@ def test_run_huey_without_autoload_registers_no_app_tasks(project, daemons):
     daemons.append(daemon)
     daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
     assert "notes.tasks.add_note" not in daemon.output, daemon.output
+
+
+ON_COMMIT = """\
+from django.db import transaction
+from probe.tasks import add_after_commit
+try:
+    with transaction.atomic():
+        add_after_commit("rolled back")
+        raise RuntimeError("roll back")
+except RuntimeError:
+    pass
+with transaction.atomic():
+    result = add_after_commit("committed")
+print(result.get(blocking=True, timeout=20))
+"""
+
+
+def test_on_commit_task_enqueues_only_what_commits(project, daemons):
+    project.add_probe()
+    daemon = start(project, [project.python, "manage.py", "run_huey"], "-m", "0.2")
+    daemons.append(daemon)
+    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    assert project.shell(ON_COMMIT) == "1", daemon.output
+    assert project.notes() == ["committed"]
