@@ -19,7 +19,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = os.path.join(ROOT, "hueyd")
 
-#: contrib (huey's hueyd.contrib.*) sits on top: it may use any layer, none uses it
+#: contrib (huey's hueyd.contrib.*: asyncio, helpers, mini, djhuey for Django) sits on top:
+#: it may use any layer, the command line included; nothing in hueyd imports it
 RANK = {"shared": -1, "storage": 0, "api": 1, "consumer": 2, "daemon": 3, "cli": 4,
         "contrib": 5}
 #: modules directly under hueyd/ and the layer each belongs to
