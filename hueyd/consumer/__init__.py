@@ -16,6 +16,10 @@ from hueyd.consumer.settings import ConsumerSettings
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.consumer.consumer import Consumer
 
+#: huey's consumer_options names, defined in options.py
+OPTION_NAMES = ("ConsumerConfig", "OptionParserHandler", "config_defaults", "config_keys",
+                "option")
+
 #: public name -> module that defines it
 _EXPORTS = {
     "Consumer": "hueyd.consumer.consumer",
@@ -24,10 +28,11 @@ _EXPORTS = {
     "ConfigurationError": "hueyd.api.exceptions",
     "TaskTimeout": "hueyd.api.exceptions",
     "noop_context": "contextlib:nullcontext",
+    **{name: "hueyd.consumer.options" for name in OPTION_NAMES},
 }
 
 __all__ = ["ConfigurationError", "Consumer", "ConsumerSettings", "Scheduler", "TaskTimeout",
            "WORKER_GREENLET", "WORKER_PROCESS", "WORKER_THREAD", "WORKER_TYPES", "Worker",
-           "noop_context"]
+           "noop_context", *OPTION_NAMES]
 
 __getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -29,15 +29,6 @@ PENDING = {
         "BaseStorage", "BaseSqlStorage", "BlackHoleStorage", "FileLock", "FileStorage",
         "PostgresStorage")},
     ("huey.utils", "FileLock"): "B",
-    **{("huey.consumer_options", name): "C" for name in (
-        "ConsumerConfig", "OptionParserHandler", "config_defaults", "config_keys", "option")},
-    **{("huey.contrib.asyncio", name): "C" for name in (
-        "EmptyData", "ResultTimeout", "aget_result", "aget_result_group")},
-    **{("huey.contrib.helpers", name): "C" for name in (
-        "ACQUIRE_LUA", "RENEW_LUA", "ConfigurationError", "RedisSemaphore",
-        "TaskLockedException", "lock_task_semaphore")},
-    **{("huey.contrib.mini", name): "C" for name in (
-        "MiniHuey", "MiniHueyResult", "crontab", "normalize_time")},
 }
 
 HUEY_CONSUMER = "huey's consumer machinery; hueyd's is hueyd.consumer.runtime (docs/internals.md)"
