@@ -43,7 +43,8 @@ class Store:
 
     def get_raw(self, key: str, peek: bool = False) -> bytes | type[EmptyData]:
         """The bytes under ``key`` (removed unless ``peek``), or EmptyData (as huey)."""
-        return self.storage.peek_data(key) if peek else self.storage.pop_data(key)
+        raw = self.storage.peek_data(key) if peek else self.storage.pop_data(key)
+        return EmptyData if raw is None else raw  # a storage that answers None, too
 
     def get(self, key: str, peek: bool = False) -> Any:
         """The value under ``key`` (removed unless ``peek``), or None (as huey)."""
