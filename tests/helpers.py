@@ -59,7 +59,9 @@ def free_port() -> int:
 
 class RedisServer:
     """A redis-server of the suite's own, on a free loopback port (never 6379); with
-    ``password``, one that requires it (``requirepass``)."""
+    ``password``, one that requires it (``requirepass``). It has an RDB save point (an
+    hour away: nothing is written during a test), so hueyd does not warn that it has
+    no persistence."""
 
     def __init__(self, port: int | None = None, password: str | None = None) -> None:
         self.port = port or free_port()
@@ -74,7 +76,7 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "3600 1",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log"),
              *(["--requirepass", self.password] if self.password else [])],

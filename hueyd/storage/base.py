@@ -104,6 +104,11 @@ class Storage(abc.ABC):
         answers and would let a consumer work, changing nothing (SQLite creates no file)."""
         self.ping()
 
+    def server_warnings(self) -> list[str]:
+        """Settings of the backend under which tasks can vanish without an error (one
+        line each), for ``hueyd check`` and the start; raises :class:`StorageError`."""
+        return []
+
     # -- queue ------------------------------------------------------------
     @abc.abstractmethod
     def enqueue(self, data: bytes, priority: int | None = None) -> None:

@@ -119,6 +119,7 @@ def test_relations_only_debian_packages(deb):
     assert depends <= {"python3-redis", "python3-yaml", "python3", "systemd",
                        "systemd-standalone-sysusers", "systemd-sysusers"}, depends
     assert {"python3-gevent", "redis-server"} <= relation_names(field(deb, "Recommends"))
+    assert "redis-server | valkey-server" in field(deb, "Recommends")  # issue 18
     assert "python3-daemon" in (relation_names(field(deb, "Recommends"))
                                 | relation_names(field(deb, "Suggests")))
     assert field(deb, "Architecture") == "all"

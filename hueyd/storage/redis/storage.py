@@ -29,6 +29,7 @@ from hueyd.storage.base import DeadLetter, Message, PendingTake
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis import probe
 from hueyd.storage.redis.leases import RedisLeases
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server
@@ -136,6 +137,10 @@ class RedisStorage(LeasedStorage):
     @translate_errors
     def ping(self) -> None:
         self.conn.ping()
+
+    @translate_errors
+    def server_warnings(self) -> list[str]:
+        return [f"redis at {self.location}: {line}" for line in probe.server_warnings(self.conn)]
 
     # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
