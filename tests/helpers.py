@@ -63,9 +63,11 @@ class RedisServer:
     hour away: nothing is written during a test), so hueyd does not warn that it has
     no persistence."""
 
-    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.password = password
+        self.extra = extra  # more redis-server options (--replicaof HOST PORT, ...)
         self.dir = tempfile.mkdtemp(prefix="hueyd-redis-")
         self.proc: subprocess.Popen | None = None
 
@@ -79,7 +81,7 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "3600 1",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log"),
-             *(["--requirepass", self.password] if self.password else [])],
+             *(["--requirepass", self.password] if self.password else []), *self.extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for(self.ping, timeout, message=f"redis-server on port {self.port}")

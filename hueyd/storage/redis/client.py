@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
+from hueyd.storage.redis.sentinel import DEMOTED, is_sentinel_url, sentinel_pool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,8 +63,10 @@ def translate_errors(method: F) -> F:
             cause = refusal(exc)
             if cause:
                 raise StorageUnusable(f"redis at {self.location}: {cause} ({exc})") from exc
-            if isinstance(exc, UNREACHABLE):
-                raise StorageError(f"redis at {self.location}: {exc}") from exc
+            if isinstance(exc, UNREACHABLE) or str(exc).startswith(DEMOTED):
+                lost = getattr(self.pool, "lost", None)  # a pool that follows a failover
+                note = lost(exc) if lost is not None else ""
+                raise StorageError(f"redis at {self.location}: {note}{exc}") from exc
             # redis-py >= 4.5 drops the reply's code for the errors it has a class for
             # ("OOM command not allowed" becomes OutOfMemoryError("command not allowed"))
             kind = type(exc).__name__
@@ -106,12 +109,19 @@ def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
     if url:
         for key in ADDRESS_PARAMS:
             params.pop(key, None)
-        pool = redis.ConnectionPool.from_url(url, **params)
+        pool = from_url(url, params)
     else:
         pool = redis.ConnectionPool(**params)
     check_params(pool)
     apply_defaults(pool)
     return pool, True
+
+
+def from_url(url: str, params: dict[str, Any]) -> redis.ConnectionPool:
+    """A pool for ``redis://``, ``rediss://``, ``unix://`` or ``redis+sentinel://``."""
+    if is_sentinel_url(url):
+        return sentinel_pool(url, params)
+    return redis.ConnectionPool.from_url(url, **params)
 
 
 def apply_defaults(pool: redis.ConnectionPool) -> None:
@@ -138,6 +148,9 @@ def check_params(pool: redis.ConnectionPool) -> None:
 
 def describe(pool: redis.ConnectionPool) -> str:
     """``host:port/db`` or the socket path, for error messages."""
+    where = getattr(pool, "where", None)  # a Sentinel-managed pool names its service
+    if where:
+        return where
     kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return f"{kwargs['path']}/{kwargs.get('db', 0)}"

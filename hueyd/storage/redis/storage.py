@@ -28,8 +28,8 @@ import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import DeadLetter, Message, PendingTake
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
-from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis import probe
+from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis.leases import RedisLeases
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server

@@ -1,0 +1,115 @@
+"""A Sentinel topology of the suite's own: one master, one replica and three Sentinels
+(Debian's redis-server and redis-sentinel), on free loopback ports, in temporary
+folders; every process is stopped by PID. Facts: Sentinels rewrite their config
+file (it must be writable), and with ``down-after-milliseconds 1000`` a killed
+master is replaced within a few seconds.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import redis
+
+from tests.helpers import RedisServer, free_port, wait_for
+
+SERVICE = "hueydha"
+
+
+class SentinelProcess:
+    """One redis-sentinel watching ``SERVICE``."""
+
+    def __init__(self, master_port: int, quorum: int = 2) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="hueyd-sentinel-")
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"port {self.port}\nbind 127.0.0.1\ndaemonize no\ndir {self.dir}\n"
+                    f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
+                    f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} {quorum}\n"
+                    f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                    f"sentinel failover-timeout {SERVICE} 5000\n"
+                    f"sentinel parallel-syncs {SERVICE} 1\n")
+        binary = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
+        self.proc = subprocess.Popen([binary, self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+
+    def master(self) -> tuple[str, int] | None:
+        """Where this Sentinel says the master is."""
+        try:
+            with self.client() as client:
+                host, port = client.sentinel_get_master_addr_by_name(SERVICE)
+        except (redis.RedisError, TypeError, ValueError):
+            return None
+        return (host.decode() if isinstance(host, bytes) else host), int(port)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelGroup:
+    """Master + replica + three Sentinels; ``url`` is the redis+sentinel:// URL."""
+
+    def __init__(self) -> None:
+        self.master = RedisServer().start()
+        self.replica = RedisServer(extra=("--replicaof", "127.0.0.1",
+                                          str(self.master.port))).start()
+        self.sentinels = [SentinelProcess(self.master.port) for _ in range(3)]
+        try:
+            wait_for(self.ready, 30, message="three Sentinels that see the master and replica")
+        except BaseException:
+            self.cleanup()
+            raise
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{SERVICE}"
+
+    def ready(self) -> bool:
+        """Every Sentinel names the master and knows the replica and the other two, and
+        the replica is in sync (a failover can promote it)."""
+        want = ("127.0.0.1", self.master.port)
+        if any(s.master() != want for s in self.sentinels):
+            return False
+        try:
+            with redis.Redis(port=self.replica.port, socket_timeout=1) as replica:
+                synced = replica.info("replication").get("master_link_status") == "up"
+            for sentinel in self.sentinels:
+                with sentinel.client() as client:
+                    seen = client.sentinel_master(SERVICE)
+                if seen.get("num-slaves") != 1 or seen.get("num-other-sentinels") != 2:
+                    return False
+        except redis.RedisError:
+            return False
+        return synced
+
+    def promoted(self) -> bool:
+        """Every Sentinel names the replica as the master."""
+        want = ("127.0.0.1", self.replica.port)
+        return all(s.master() == want for s in self.sentinels)
+
+    def kill_master(self) -> None:
+        """SIGKILL, as a crashed machine would."""
+        assert self.master.proc is not None
+        self.master.proc.kill()
+        self.master.proc.wait(5)
+
+    def cleanup(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.stop()
+        self.replica.cleanup()
+        self.master.cleanup()
