@@ -64,7 +64,8 @@ class SentinelGroup:
     """Master + replica + three Sentinels; ``url`` is the redis+sentinel:// URL."""
 
     def __init__(self) -> None:
-        self.master = RedisServer().start()
+        # diskless sync at once (the default waits 5 s for more replicas to join)
+        self.master = RedisServer(extra=("--repl-diskless-sync-delay", "0")).start()
         self.replica = RedisServer(extra=("--replicaof", "127.0.0.1",
                                           str(self.master.port))).start()
         self.sentinels = [SentinelProcess(self.master.port) for _ in range(3)]
