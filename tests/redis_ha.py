@@ -1,18 +1,22 @@
-"""A Sentinel topology of the suite's own: one master, one replica and three Sentinels
+"""Redis topologies of the suite's own. A Sentinel one: one master, one replica and three Sentinels
 (Debian's redis-server and redis-sentinel), on free loopback ports, in temporary
 folders; every process is stopped by PID. Facts: Sentinels rewrite their config
 file (it must be writable), and with ``down-after-milliseconds 1000`` a killed
-master is replaced within a few seconds.
+master is replaced within a few seconds. A Cluster: six nodes, three masters with a
+replica each, built by ``redis-cli --cluster create``; each node's bus port is its port
++ 10000 (it must be free too).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 
 import redis
+from redis.crc import key_slot
 
 from tests.helpers import RedisServer, free_port, wait_for
 
@@ -114,3 +118,88 @@ class SentinelGroup:
             sentinel.stop()
         self.replica.cleanup()
         self.master.cleanup()
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                continue
+
+
+class ClusterGroup:
+    """Six ``--cluster-enabled`` redis-servers joined by ``redis-cli --cluster create``
+    into three masters with a replica each (``cluster-node-timeout`` 1 s)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[RedisServer] = []
+        try:
+            for _ in range(6):
+                port = cluster_port()
+                self.nodes.append(RedisServer(port, extra=(
+                    "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+                    "--cluster-config-file", "nodes.conf",
+                    "--repl-diskless-sync-delay", "0")).start())
+            cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+            subprocess.run([cli, "--cluster", "create",
+                            *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                            "--cluster-replicas", "1", "--cluster-yes"],
+                           check=True, capture_output=True, timeout=60)
+            wait_for(self.ready, 30, message="a cluster with every slot served")
+        except BaseException:
+            self.cleanup()
+            raise
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
+
+    @staticmethod
+    def _ask(node: RedisServer, *command: str):
+        """One command's raw reply (no client-side parsing, which differs by redis-py)."""
+        conn = redis.Connection(port=node.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        finally:
+            conn.disconnect()
+
+    def ready(self) -> bool:
+        """Every live node says cluster_state:ok, and three masters serve the slots."""
+        try:
+            for node in self.alive():
+                if b"cluster_state:ok" not in self._ask(node, "CLUSTER", "INFO"):
+                    return False
+            return len(self.slots()) == 3
+        except redis.RedisError:
+            return False
+
+    def alive(self) -> list[RedisServer]:
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def slots(self) -> dict[tuple[int, int], int]:
+        """(first slot, last slot) -> the port of the master serving them."""
+        ranges = self._ask(self.alive()[0], "CLUSTER", "SLOTS")
+        return {(int(first), int(last)): int(master[1]) for first, last, master, *_ in ranges}
+
+    def master_of(self, key: str) -> int:
+        slot = key_slot(key.encode())
+        return next(port for (first, last), port in self.slots().items()
+                    if first <= slot <= last)
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port``, as a crashed machine."""
+        node = next(n for n in self.nodes if n.port == port)
+        assert node.proc is not None
+        node.proc.kill()
+        node.proc.wait(5)
+
+    def cleanup(self) -> None:
+        for node in self.nodes:
+            node.cleanup()

@@ -2,8 +2,8 @@
 
 Copied per test into a temporary directory as ``tasksapp.py``; the test process
 loads the same file to enqueue tasks and read results. Everything comes from
-the environment: HUEYD_TEST_STORAGE (a redis:// or redis+sentinel:// URL, or an SQLite file),
-HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
+the environment: HUEYD_TEST_STORAGE (a redis://, redis+sentinel:// or redis+cluster://
+URL, or an SQLite file), HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
 """
 import os
 import signal
@@ -17,7 +17,7 @@ STORAGE = os.environ["HUEYD_TEST_STORAGE"]
 OUT = os.environ["HUEYD_TEST_OUT"]
 NAME = os.environ.get("HUEYD_TEST_NAME", "itest")
 
-if STORAGE.startswith(("redis://", "redis+sentinel://")):
+if STORAGE.startswith(("redis://", "redis+sentinel://", "redis+cluster://")):
     huey = RedisHuey(NAME, url=STORAGE)
 else:
     huey = SqliteHuey(NAME, filename=STORAGE)

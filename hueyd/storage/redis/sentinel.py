@@ -18,24 +18,20 @@ master is lost and once when a master answers again.
 from __future__ import annotations
 
 import inspect
-import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.sentinel import (
-                            Sentinel,
-                            SentinelConnectionPool,
-                            SentinelManagedConnection,
-                            SentinelManagedSSLConnection,
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
 )
 
-logger = logging.getLogger("hueyd.storage")
+from hueyd.storage.redis.follow import Follower, split_hosts
 
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 #: query options and how to read them
@@ -46,10 +42,7 @@ SENTINEL_OPTIONS = ("sentinel_password", "sentinel_username", "sentinel_tls")
 DEMOTED = "UNBLOCKED"
 #: seconds to wait for one Sentinel (the next is asked after it)
 SENTINEL_TIMEOUT = 2.0
-#: seconds between two questions to the Sentinels from a process that keeps connections
-#: open: after a promotion the old master may stay a master for many seconds (until the
-#: Sentinels reconfigure it), and nothing would make those connections leave it
-CONFIRM_EVERY = 1.0
+
 
 
 def is_sentinel_url(url: str | None) -> bool:
@@ -68,38 +61,12 @@ class SentinelAddress:
     sentinel: dict[str, Any] = field(default_factory=dict)  # the Sentinels' options
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``host`` (port 26379)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
-    if not host:
-        raise ValueError(f"a Sentinel address has no host: {text!r}")
-    try:
-        number = int(port) if port else 26379
-    except ValueError:
-        raise ValueError(f"a Sentinel's port is not a number: {text!r}") from None
-    if not 0 < number < 65536:
-        raise ValueError(f"a Sentinel's port is out of range: {text!r}")
-    return host, number
-
-
 def parse(url: str) -> SentinelAddress:
     """The Sentinels, the service and the options of ``url``; ValueError (naming the
     part, never the password) for one that does not parse."""
-    scheme, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if not at:
-        userinfo, hosts = "", netloc
-    address = SentinelAddress([_host_port(h) for h in hosts.split(",") if h], "",
-                              tls=scheme.lower() == "rediss+sentinel")
-    if not address.sentinels:
-        raise ValueError("redis+sentinel:// needs at least one Sentinel host:port")
-    service, _, db = path.strip("/").partition("/")
+    url_parts = split_hosts(url, 26379, "Sentinel")
+    address = SentinelAddress(url_parts.hosts, "", tls=url_parts.tls)
+    service, _, db = url_parts.path.strip("/").partition("/")
     if not service:
         raise ValueError("redis+sentinel:// needs the service name: .../SERVICE[/DB]")
     address.service = unquote(service)
@@ -107,13 +74,8 @@ def parse(url: str) -> SentinelAddress:
         address.db = int(db) if db else 0
     except ValueError:
         raise ValueError(f"the database after the service is not a number: {db!r}") from None
-    if userinfo:
-        user, colon, password = userinfo.partition(":")
-        if not colon:
-            user, password = "", user
-        address.node.update({k: unquote(v) for k, v in
-                             (("username", user), ("password", password)) if v})
-    _options(address, parse_qsl(query, keep_blank_values=True))
+    address.node.update(url_parts.credentials)
+    _options(address, parse_qsl(url_parts.query, keep_blank_values=True))
     return address
 
 
@@ -175,11 +137,8 @@ class FollowingSSLConnection(_Following, SentinelManagedSSLConnection):
     pass
 
 
-class FollowingPool(SentinelConnectionPool):
-    """A Sentinel-managed pool that asks the Sentinels at most once a second where the
-    master is (``generation`` counts the masters seen: a connection kept open across a
-    change must be replaced), and says once when it loses the master and when it
-    reaches one again."""
+class FollowingPool(Follower, SentinelConnectionPool):
+    """A Sentinel-managed pool that follows the master (see :class:`Follower`)."""
 
     def __init__(self, address: SentinelAddress, **params: Any) -> None:
         for key in FLOATS:  # a Sentinel that does not answer must not hang the caller
@@ -191,11 +150,7 @@ class FollowingPool(SentinelConnectionPool):
                          db=address.db, **{**params, **address.node})
         self.where = (f"sentinel service {address.service} via "
                       f"{','.join(f'{h}:{p}' for h, p in address.sentinels)}/{address.db}")
-        self.master: tuple[str, int] | None = None
-        self.failing = False
-        self.generation = 0
-        self._next_confirm = 0.0
-        self._lock = threading.Lock()  # the threads of a process share the pool
+        self.start_following(f"the master of {address.service}", "the Sentinels")
 
     def make_connection(self) -> Any:
         conn = super().make_connection()
@@ -210,49 +165,10 @@ class FollowingPool(SentinelConnectionPool):
     get_connection.__signature__ = inspect.signature(  # type: ignore[attr-defined]
         SentinelConnectionPool.get_connection)
 
-    def confirm(self) -> int:
-        """The current ``generation``, after asking the Sentinels if a second has passed
-        (redis-py then closes the idle connections to a master that is no longer one).
-        Sentinels that do not answer change nothing: the connections show the outage."""
-        now = time.monotonic()
-        if now < self._next_confirm:
-            return self.generation
-        with self._lock:
-            if now < self._next_confirm:
-                return self.generation
-            self._next_confirm = now + CONFIRM_EVERY
-        try:
-            address = self.get_master_address()
-        except (RedisConnectionError, RedisTimeoutError, ResponseError):
-            return self.generation
-        self.reached((address[0], int(address[1])), connected=False)
-        return self.generation
-
-    def lost(self, exc: BaseException) -> str:
-        """Called for each connection error: logs ``failing over`` the first time; the
-        words that start the caller's error line."""
-        with self._lock:
-            first, self.failing = not self.failing, True
-        if first:
-            master = "{}:{}".format(*self.master) if self.master else "unknown"
-            logger.warning("failing over: lost the master of %s (last at %s: %s); "
-                           "asking the Sentinels for the new one", self.service_name,
-                           master, exc)
-        return "failing over: "
-
-    def reached(self, address: tuple[str, int], connected: bool = True) -> None:
-        """The Sentinels name ``address`` (``connected``: and a connection to it opened)."""
-        with self._lock:
-            moved = self.master is not None and address != self.master
-            news = moved or (self.failing and connected)
-            if moved:
-                self.generation += 1
-            self.master = address
-            if news:
-                self.failing = False
-        if news:
-            logger.warning("failed over: the master of %s is %s:%d%s", self.service_name,
-                           *address, " (a new one)" if moved else " (the same)")
+    def locate(self) -> tuple[str, int]:
+        """The Sentinels' answer (redis-py then closes the idle connections to a master
+        that is no longer one)."""
+        return self.get_master_address()
 
 
 def sentinel_pool(url: str, params: dict[str, Any]) -> FollowingPool:

@@ -114,11 +114,11 @@ class RedisStorage(LeasedStorage):
         #: the wait a worker should pass to ``dequeue`` (huey's BRPOP timeout)
         self.read_timeout = read_timeout
         url, self.durability = split_url(url, connection_params)
+        self.keys = lua.RedisKeys.for_name(name)
         self.pool, self._owns_pool = build_pool(url, connection_pool, client_name,
-                                                connection_params)
+                                                connection_params, self.keys.queue)
         self.location = describe(self.pool)
         self.conn = redis.Redis(connection_pool=self.pool)
-        self.keys = lua.RedisKeys.for_name(name)
         server = Server(self.conn, self.pool, self.keys, self.location, self.durability)
         self.queue = self.queue_kind(server)
         self.values = self.values_kind(server, **options)
