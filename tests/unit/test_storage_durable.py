@@ -53,7 +53,8 @@ def test_durable_writes_wait_for_the_replica(pair, kind, caplog, monkeypatch):
     # a log of its own: the module's says a repeated warning once per 10 s
     monkeypatch.setattr(durable, "UNCONFIRMED", RateLimitedLog(
         logging.getLogger("hueyd.storage"), level=logging.WARNING))
-    storage = kind("durable", url=f"{master.url}?durable=1&durable_timeout=300")
+    storage = kind("durable", url=f"{master.url}?durable=1&durable_timeout=5000")
+    quick = kind("durable", url=f"{master.url}?durable=1&durable_timeout=300")
     mirror = redis.Redis(port=replica.port)
     size = mirror.zcard if kind is PriorityRedisStorage else mirror.llen
     try:
@@ -71,13 +72,14 @@ def test_durable_writes_wait_for_the_replica(pair, kind, caplog, monkeypatch):
         try:
             started = time.monotonic()
             with caplog.at_level(logging.WARNING, logger="hueyd.storage"):
-                storage.enqueue(b"unconfirmed")
+                quick.enqueue(b"unconfirmed")
             assert time.monotonic() - started >= 0.25
         finally:
             os.kill(replica.proc.pid, signal.SIGCONT)
         assert "durable: an enqueue confirmed by 0 of 1 replica(s) within 300 ms" in caplog.text
     finally:
         storage.close()
+        quick.close()
         mirror.close()
 
 
