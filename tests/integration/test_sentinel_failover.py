@@ -37,15 +37,18 @@ def runs(app: App) -> collections.Counter:
 
 @pytest.mark.parametrize("durable", ["", "?durable=1"], ids=["async", "durable"])
 def test_two_consumers_follow_a_failover_and_every_task_runs(tmp_path: Path, sentinels,
-                                                              hueyd_proc, durable):
+                                                              hueyd_proc, notify_socket,
+                                                              durable):
     url = sentinels.url + durable
     app = App(tmp_path, url, "failover")
     assert app.huey.storage.location.startswith("sentinel service hueydha via 127.0.0.1:")
     for number in range(TASKS):
         app.tasks.drain(number, 0.004)
     config = write_config(app, redis_url=url)
-    daemons = [hueyd_proc(app, "--config", config, "-w", "4", "-d", "0.05", "-m", "0.5")
-               for _ in range(2)]
+    listener = notify_socket()  # the first daemon's STATUS= lines
+    daemons = [hueyd_proc(app, "--config", config, "-w", "4", "-d", "0.05", "-m", "0.5", "-c", "1",
+                          env={"NOTIFY_SOCKET": listener.path} if n == 0 else None)
+               for n in range(2)]
     wait_for(lambda: len(runs(app)) >= KILL_AFTER, 30,
              message=lambda: f"{KILL_AFTER} tasks done:\n{daemons[0].output}")
     killed = time.time()
@@ -73,5 +76,6 @@ def test_two_consumers_follow_a_failover_and_every_task_runs(tmp_path: Path, sen
         assert "Traceback" not in daemon.output, daemon.output
         new_master = f"failed over: the master of hueydha is 127.0.0.1:{sentinels.replica.port}"
         assert new_master in daemon.output, daemon.output
-    status = app.huey.storage.queue_size()
-    assert status == 0
+    assert app.huey.storage.queue_size() == 0
+    statuses = [fields["STATUS"] for _, fields in listener.messages if "STATUS" in fields]
+    assert any("failing over" in line for line in statuses), statuses

@@ -116,3 +116,5 @@ def test_status_line():
     assert status_line(one, [stuck]) == (
         "draining, blog: 1 thread worker, queue unreachable, 0 done; "
         "Worker-3 stuck in app.slow (t-1) for 100s; last error: app.x: Boom line two")
+    lost = Observed("blog", 2, "thread", "running", None, 9, failing_over=True)
+    assert status_line(lost, []) == "blog: 2 thread workers, failing over, queue unreachable, 9 done"

@@ -140,6 +140,10 @@ class RedisStorage(LeasedStorage):
     def ping(self) -> None:
         self.conn.ping()
 
+    @property
+    def failing_over(self) -> bool:
+        return bool(getattr(self.pool, "failing", False))
+
     @translate_errors
     def server_warnings(self) -> list[str]:
         return [f"redis at {self.location}: {line}" for line in probe.server_warnings(self.conn)]
