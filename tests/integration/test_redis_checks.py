@@ -5,6 +5,7 @@ reconfigured with CONFIG SET / REPLICAOF as an operator would.
 """
 from __future__ import annotations
 
+import pytest
 import redis
 
 from tests.helpers import RedisServer
@@ -59,3 +60,21 @@ def test_a_replica_given_as_the_master_is_named_by_check_and_run(make_app, own_r
         daemon = hueyd_proc(app, "--config", config, "-w", "1")
         daemon.wait_for_log(REPLICA, 20)
         assert daemon.output.count(REPLICA) == 1, daemon.output
+
+
+@pytest.mark.parametrize("url, words", [
+    ("redis+sentinel://:Pw-5ecret@127.0.0.1:26379", "needs the service name"),
+    ("redis+cluster://:Pw-5ecret@127.0.0.1:7000/2", "database 0 only"),
+    ("redis+cluster://127.0.0.1:7000?password=Pw-5ecret&colour=red", "unknown option 'colour'"),
+    ("redis://127.0.0.1/0?durable=two&password=Pw-5ecret", "durable must be a whole number"),
+])
+def test_a_broken_sentinel_or_cluster_url_is_one_line_and_exit_78(make_app, url, words):
+    app = make_app("sqlite")
+    config = write_config(app, redis_url=f'"{url}"')
+    for command in ("check", "run"):
+        done = run_hueyd(app, ["--config", config], command)
+        assert done.returncode == 78, done.stderr
+        errors = [line for line in done.stderr.splitlines() if "redis_url:" in line
+                  and "replaced" not in line]  # run's log first says the app's is replaced
+        assert len(errors) == 1 and words in errors[0], done.stderr
+        assert "Pw-5ecret" not in done.stderr and "Traceback" not in done.stderr

@@ -1,8 +1,8 @@
 """``redis+cluster://`` URLs: a pool that talks to the one master owning the storage's slot.
 
 ``redis+cluster://[[USER]:PASSWORD@]HOST1:7000,HOST2:7001[?OPTIONS]`` (``rediss+cluster``:
-TLS); options ``socket_timeout``, ``socket_connect_timeout``, ``ssl_ca_certs``,
-``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``.
+TLS); options ``password``, ``username``, ``socket_timeout``, ``socket_connect_timeout``,
+``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``.
 
 Every key of a storage is ``hueyd:{NAME}:...``: one hash tag, one slot, one master.
 So a storage needs no cluster client (redis-py's ``RedisCluster`` differs between 4.3
@@ -26,11 +26,9 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from hueyd.storage.redis.follow import Follower, split_hosts
+from hueyd.storage.redis.follow import CREDENTIALS, FLOATS, TEXTS, Follower, split_hosts
 
 SCHEMES = ("redis+cluster://", "rediss+cluster://")
-FLOATS = ("socket_timeout", "socket_connect_timeout")
-TEXTS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 
 
 def is_cluster_url(url: str | None) -> bool:
@@ -112,10 +110,10 @@ def cluster_pool(url: str, params: dict[str, Any], key: str) -> SlotPool:
                 options[name] = float(value)
             except ValueError:
                 raise ValueError(f"{name} is not a number: {value!r}") from None
-        elif name in TEXTS and parts.tls:
+        elif name in TEXTS and parts.tls or name in CREDENTIALS:
             options[name] = value
         else:
             raise ValueError(f"unknown option {name!r} in a redis+cluster:// URL (known: "
-                             f"{', '.join(FLOATS + TEXTS)})")
+                             f"{', '.join(FLOATS + TEXTS + CREDENTIALS)})")
     params.pop("db", None)
     return SlotPool(parts.hosts, key, parts.tls, **{**params, **parts.credentials, **options})

@@ -22,6 +22,12 @@ logger = logging.getLogger("hueyd.storage")
 CONFIRM_EVERY = 1.0
 
 
+#: query options of a multi-host URL: numbers, texts (TLS files, for TLS only), credentials
+FLOATS = ("socket_timeout", "socket_connect_timeout")
+TEXTS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+CREDENTIALS = ("password", "username")
+
+
 class HostsURL(NamedTuple):
     """A URL naming several servers: ``scheme://[[USER]:PASSWORD@]H1:P1,H2:P2/PATH?QUERY``."""
 

@@ -4,9 +4,9 @@ where the master is, so that a failover is followed by reconnecting.
 ``redis+sentinel://[[USER]:PASSWORD@]HOST1:26379,HOST2:26379/SERVICE[/DB][?OPTIONS]``
 (``rediss+sentinel://``: TLS to the data nodes and the Sentinels). The password is the
 data nodes'; the Sentinels' own goes in ``sentinel_password=`` (and
-``sentinel_username=``). Other options: ``socket_timeout``, ``socket_connect_timeout``,
-``sentinel_tls`` (0/1, default: as the scheme), ``ssl_ca_certs``, ``ssl_certfile``,
-``ssl_keyfile``, ``ssl_cert_reqs``.
+``sentinel_username=``); the data nodes' may also go in ``password=``, ``username=``. Other
+options: ``socket_timeout``, ``socket_connect_timeout``, ``sentinel_tls`` (0/1, default: as
+the scheme), ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``.
 
 How a failover is followed (redis-py 4.3 and current releases): a connection refused,
 reset or timed out, a ``READONLY`` reply (the old master came back as a replica) and an
@@ -31,12 +31,10 @@ from redis.sentinel import (
     SentinelManagedSSLConnection,
 )
 
-from hueyd.storage.redis.follow import Follower, split_hosts
+from hueyd.storage.redis.follow import CREDENTIALS, FLOATS, TEXTS, Follower, split_hosts
 
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 #: query options and how to read them
-FLOATS = ("socket_timeout", "socket_connect_timeout")
-TEXTS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 SENTINEL_OPTIONS = ("sentinel_password", "sentinel_username", "sentinel_tls")
 #: the reply to a blocking command whose server turned from master into replica
 DEMOTED = "UNBLOCKED"
@@ -93,9 +91,11 @@ def _options(address: SentinelAddress, pairs: list[tuple[str, str]]) -> None:
             sentinel_tls = value.lower() in ("1", "true", "yes", "on")
         elif key in ("sentinel_password", "sentinel_username"):
             address.sentinel[key.split("_", 1)[1]] = value
+        elif key in CREDENTIALS:
+            address.node[key] = value
         else:
             raise ValueError(f"unknown option {key!r} in a redis+sentinel:// URL (known: "
-                             f"{', '.join(FLOATS + TEXTS + SENTINEL_OPTIONS)})")
+                             f"{', '.join(FLOATS + TEXTS + CREDENTIALS + SENTINEL_OPTIONS)})")
     if sentinel_tls:
         address.sentinel["ssl"] = True
     else:  # the certificate options apply to TLS connections only
