@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -18,7 +17,7 @@ import tempfile
 import redis
 from redis.crc import key_slot
 
-from tests.helpers import RedisServer, free_port, wait_for
+from tests.helpers import RedisServer, free_port, terminate, wait_for
 
 SERVICE = "hueydha"
 
@@ -54,13 +53,7 @@ class SentinelProcess:
         return (host.decode() if isinstance(host, bytes) else host), int(port)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
