@@ -1,5 +1,5 @@
-"""Issue 18: results, locks, revocations, schedules, periodic claims, key/value entries
-and dead letters on Sentinel and on Cluster (every key of a queue in one slot, every
+"""Issue 18: results, locks, rate limits, revocations, schedules, periodic claims, key/value
+entries and dead letters on Sentinel and on Cluster (every key of a queue in one slot, every
 script given all its keys), driven in-process as a consumer would. One topology of
 real servers per parameter (tests/redis_ha.py), shared by the module.
 """
@@ -70,6 +70,7 @@ def test_claims_key_values_and_dead_letters(huey):
     storage = huey.storage
     assert storage.put_if_empty("periodic:tick:202612042200", b"1", ttl=60)
     assert not storage.put_if_empty("periodic:tick:202612042200", b"1", ttl=60)
+    assert [storage.count_in_window("rate:api", 7) for _ in range(2)] == [1, 2]  # rate limits
     storage.put_data("k", b"v")
     assert storage.peek_many(["k", "missing"]) == [b"v", None]
     assert storage.pop_data("k") == b"v"
