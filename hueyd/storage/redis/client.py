@@ -159,7 +159,7 @@ def check_params(pool: redis.ConnectionPool) -> None:
 
 def describe(pool: redis.ConnectionPool) -> str:
     """``host:port/db`` or the socket path, for error messages."""
-    where = getattr(pool, "where", None)  # a Sentinel-managed pool names its service
+    where = getattr(pool, "where", None)  # a Sentinel or Cluster pool says what it follows
     if where:
         return where
     kwargs = pool.connection_kwargs

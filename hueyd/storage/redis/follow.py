@@ -20,6 +20,9 @@ logger = logging.getLogger("hueyd.storage")
 #: promotion the old master may stay a master for many seconds (until it is
 #: reconfigured), and nothing else would make those connections leave it
 CONFIRM_EVERY = 1.0
+#: after a question nobody answered: the master may be fine while the Sentinels are
+#: away, and each question can cost their connect timeouts
+CONFIRM_AFTER_SILENCE = 10.0
 
 
 #: query options of a multi-host URL: numbers, texts (TLS files, for TLS only), credentials
@@ -112,6 +115,7 @@ class Follower:
         try:
             address = self.locate()
         except RedisError:
+            self._next_confirm = time.monotonic() + CONFIRM_AFTER_SILENCE
             return self.generation
         self.reached((address[0], int(address[1])), connected=False)
         return self.generation

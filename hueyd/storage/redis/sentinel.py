@@ -39,7 +39,7 @@ SENTINEL_OPTIONS = ("sentinel_password", "sentinel_username", "sentinel_tls")
 #: the reply to a blocking command whose server turned from master into replica
 DEMOTED = "UNBLOCKED"
 #: seconds to wait for one Sentinel (the next is asked after it)
-SENTINEL_TIMEOUT = 2.0
+SENTINEL_TIMEOUT = 1.0
 
 
 

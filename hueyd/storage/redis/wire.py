@@ -189,7 +189,7 @@ class Exchange:
 
 class _Own:
     """The connection a thread keeps for its exchanges with one pool (of one generation:
-    a pool that follows a Sentinel failover counts the masters it has seen)."""
+    a pool that follows a Sentinel or Cluster failover counts the masters it has seen)."""
 
     __slots__ = ("conn", "pid", "busy", "pool", "generation")
 
