@@ -25,7 +25,9 @@ SERVICE = "hueydha"
 class SentinelProcess:
     """One redis-sentinel watching ``SERVICE``."""
 
-    def __init__(self, master_port: int, quorum: int = 2) -> None:
+    def __init__(self, master_port: int, quorum: int = 2, password: str | None = None,
+                 data_password: str | None = None) -> None:
+        self.password = password
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="hueyd-sentinel-")
         self.conf = os.path.join(self.dir, "sentinel.conf")
@@ -36,12 +38,17 @@ class SentinelProcess:
                     f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                     f"sentinel failover-timeout {SERVICE} 5000\n"
                     f"sentinel parallel-syncs {SERVICE} 1\n")
+            if password:  # its own, and the one it gives the other Sentinels
+                f.write(f"requirepass {password}\nsentinel sentinel-pass {password}\n")
+            if data_password:
+                f.write(f"sentinel auth-pass {SERVICE} {data_password}\n")
         binary = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
         self.proc = subprocess.Popen([binary, self.conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        return redis.Redis(port=self.port, password=self.password, socket_timeout=1,
+                           socket_connect_timeout=1)
 
     def master(self) -> tuple[str, int] | None:
         """Where this Sentinel says the master is."""
@@ -58,14 +65,20 @@ class SentinelProcess:
 
 
 class SentinelGroup:
-    """Master + replica + three Sentinels; ``url`` is the redis+sentinel:// URL."""
+    """Master + replica + three Sentinels; ``url`` is the redis+sentinel:// URL. With
+    ``password`` the data nodes require it, with ``sentinel_password`` the Sentinels."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None,
+                 sentinel_password: str | None = None) -> None:
+        self.password, self.sentinel_password = password, sentinel_password
+        auth = ("--masterauth", password) if password else ()
         # diskless sync at once (the default waits 5 s for more replicas to join)
-        self.master = RedisServer(extra=("--repl-diskless-sync-delay", "0")).start()
-        self.replica = RedisServer(extra=("--replicaof", "127.0.0.1",
-                                          str(self.master.port))).start()
-        self.sentinels = [SentinelProcess(self.master.port) for _ in range(3)]
+        self.master = RedisServer(password=password,
+                                  extra=("--repl-diskless-sync-delay", "0", *auth)).start()
+        self.replica = RedisServer(password=password, extra=(
+            "--replicaof", "127.0.0.1", str(self.master.port), *auth)).start()
+        self.sentinels = [SentinelProcess(self.master.port, password=sentinel_password,
+                                          data_password=password) for _ in range(3)]
         try:
             wait_for(self.ready, 30, message="three Sentinels that see the master and replica")
         except BaseException:
@@ -75,7 +88,9 @@ class SentinelGroup:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{hosts}/{SERVICE}"
+        auth = f":{self.password}@" if self.password else ""
+        query = f"?sentinel_password={self.sentinel_password}" if self.sentinel_password else ""
+        return f"redis+sentinel://{auth}{hosts}/{SERVICE}{query}"
 
     def ready(self) -> bool:
         """Every Sentinel names the master and knows the replica and the other two, and
@@ -84,7 +99,8 @@ class SentinelGroup:
         if any(s.master() != want for s in self.sentinels):
             return False
         try:
-            with redis.Redis(port=self.replica.port, socket_timeout=1) as replica:
+            with redis.Redis(port=self.replica.port, password=self.password,
+                             socket_timeout=1) as replica:
                 synced = replica.info("replication").get("master_link_status") == "up"
             for sentinel in self.sentinels:
                 with sentinel.client() as client:

@@ -17,7 +17,7 @@ import time
 import pytest
 import redis
 
-from hueyd.storage.base import StorageError, StorageRefused
+from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
 from hueyd.storage.redis import PriorityRedisStorage, RedisStorage
 from tests.helpers import RedisServer, wait_for
 from tests.redis_ha import SERVICE, SentinelGroup
@@ -129,4 +129,22 @@ def test_a_sentinel_storage_leaves_a_master_the_sentinels_replaced():
         assert taken[0][0] - promoted < 5
     finally:
         worker.close()
+        group.cleanup()
+
+
+def test_the_sentinels_own_password_is_separate_and_never_printed():
+    group = SentinelGroup(password="data-Pw-71", sentinel_password="sent-Pw-93")
+    assert "sentinel_password=sent-Pw-93" in group.url
+    storage = RedisStorage("auth", url=group.url)
+    wrong = RedisStorage("auth", url=group.url.replace("sent-Pw-93", "guess-Pw-00"))
+    try:
+        storage.enqueue(b"x")
+        assert storage.dequeue().data == b"x"
+        with pytest.raises(StorageUnusable, match="wrong password") as caught:
+            wrong.ping()  # for good: check and run exit 78
+        for secret in ("data-Pw-71", "sent-Pw-93", "guess-Pw-00"):
+            assert secret not in str(caught.value) and secret not in storage.location
+    finally:
+        storage.close()
+        wrong.close()
         group.cleanup()
