@@ -78,3 +78,17 @@ def test_a_broken_sentinel_or_cluster_url_is_one_line_and_exit_78(make_app, url,
                   and "replaced" not in line]  # run's log first says the app's is replaced
         assert len(errors) == 1 and words in errors[0], done.stderr
         assert "Pw-5ecret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_what_an_acl_forbids_to_ask_is_not_judged(own_redis):
+    from hueyd.storage.redis import RedisStorage
+    client = redis.Redis(port=own_redis.port)
+    client.config_set("save", "")
+    client.execute_command("ACL", "SETUSER", "limited", "on", ">Limited-pw1", "~*", "&*",
+                           "+@all", "-info", "-config", "-command")
+    storage = RedisStorage("acl", url=f"redis://limited:Limited-pw1@127.0.0.1:{own_redis.port}/0")
+    try:
+        assert storage.server_warnings() == []  # nothing known, nothing claimed
+        storage.enqueue(b"x")  # and the user can work
+    finally:
+        storage.close()

@@ -45,7 +45,8 @@ def eviction(info: dict[str, Any]) -> str | None:
 
 
 def persistence(info: dict[str, Any], save: str | None) -> str | None:
-    if save is None or str(info.get("aof_enabled", "0")) == "1" or save.strip():
+    if save is None or "aof_enabled" not in info or str(info["aof_enabled"]) == "1" \
+            or save.strip():
         return None
     return ("no persistence (appendonly no, save \"\"): a restart of the server loses "
             "every queued and scheduled task; turn on AOF (appendonly yes) or RDB snapshots")
@@ -60,10 +61,17 @@ def replica(info: dict[str, Any]) -> str | None:
 
 
 def server_warnings(conn: Any) -> list[str]:
-    """One line per setting of the server that loses tasks or refuses hueyd."""
-    info = conn.info()
+    """One line per setting of the server that loses tasks or refuses hueyd (what an
+    ACL does not let us ask is not judged)."""
+    try:
+        info = conn.info()
+    except redis_errors.ResponseError:
+        info = {}
     found = [eviction(info), persistence(info, _config(conn, "save")), replica(info)]
-    missing = [name for name, known in commands(conn, *REQUIRED).items() if not known]
+    try:
+        missing = [name for name, known in commands(conn, *REQUIRED).items() if not known]
+    except redis_errors.ResponseError:
+        missing = []
     if missing:
         found.append(f"the server lacks {', '.join(missing)} (Redis >= 6.2 or Valkey needed): "
                      f"workers cannot take tasks")
