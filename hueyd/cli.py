@@ -209,7 +209,8 @@ def check_open_files(config: Config) -> None:
 
 def check_command(config: Config, offline: bool = False) -> int:
     """Validate as ``run`` would start: the config, the app, open files, the storage."""
-    from hueyd.daemon.loader import check_storage, load_app, storage_warnings
+    from hueyd.consumer.banner import storage_warnings
+    from hueyd.daemon.loader import check_storage, load_app
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
     check_open_files(config)
@@ -217,8 +218,8 @@ def check_command(config: Config, offline: bool = False) -> int:
     unreachable = None if offline else check_storage(config, huey)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
-    for warning in [] if offline or unreachable else storage_warnings(huey):
-        say(f"hueyd: warning: {warning}", warning=True)
+    if not (offline or unreachable):
+        storage_warnings(huey, lambda line: say(f"hueyd: warning: {line}", warning=True))
     if unreachable:
         say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
             f"startup_timeout ({config.startup_timeout:g}s) for it", warning=True)

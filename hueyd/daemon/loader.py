@@ -194,15 +194,6 @@ def check_storage(config: Config, huey: Huey) -> str | None:
     return None
 
 
-def storage_warnings(huey: Huey) -> list[str]:
-    """The storage's own settings that lose tasks (eviction, no persistence, a replica),
-    one line each; none if it cannot be asked now (the start waits for it anyway)."""
-    try:
-        return huey.storage.server_warnings()
-    except StorageError:
-        return []
-
-
 def storage_refused(config: Config, exc: StorageUnusable) -> ConfigError:
     """The one line for a storage that refuses us, naming the setting that chose it."""
     key = "redis_url" if config.redis_url else "sqlite_path" if config.sqlite_path else "app"

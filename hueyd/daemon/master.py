@@ -21,7 +21,7 @@ from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
 from hueyd.consumer.settings import ConsumerSettings
 from hueyd.daemon import logs, reload_reply
-from hueyd.daemon.loader import storage_refused, storage_warnings
+from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
 from hueyd.daemon.reexec import START_CWD, keep_notify_env, reexec, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
@@ -273,8 +273,6 @@ class Master:
                                self.config.startup_timeout, exc)
                 self.waiting_logged = True
             return
-        for warning in storage_warnings(self.huey):
-            logger.warning("%s", warning)
         self.consumer.start()
         self.phase = Phase.RUNNING
         self.next_health = now + self.config.health_check_interval
