@@ -71,9 +71,13 @@ def test_three_instances_on_three_shards_survive_a_master_failover(tmp_path: Pat
              message=lambda: f"a quarter of {names[0]}:\n{daemons[0].output[-2000:]}")
     killed = time.time()
     cluster.kill(masters[0])
-    during = [admin(app, "status", "tasksapp.huey") for app in apps]
-    assert [done.returncode for done in during[1:]] == [0, 0]  # the other shards answer
-    assert during[0].returncode in (0, 69) and "Traceback" not in during[0].stderr
+    # until the replica is promoted the cluster may refuse every shard (CLUSTERDOWN, with
+    # the default cluster-require-full-coverage yes): an answer, or exit 69 with the
+    # reason (and the storage's "failing over" line)
+    for done in (admin(app, "status", "tasksapp.huey") for app in apps):
+        assert done.returncode == 0 or (done.returncode == 69 and "Traceback" not in
+                                        done.stderr and "storage unreachable" in done.stderr
+                                        and done.stderr.count("\n") <= 2), done
     wait_for(lambda: masters[0] not in cluster.slots().values(), 20, 0.1,
              "the replica's promotion")
     promoted = time.time()
