@@ -24,6 +24,7 @@ from hueyd.consumer.aborts import Aborts
 from hueyd.consumer.banner import log_banner
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
+from hueyd.consumer.metrics import Tally, listen_to, make_boards, summed
 from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
@@ -83,6 +84,7 @@ class Consumer:
         self.reopen_logs_hook = reopen_logs
         self.runtime = get_runtime(settings.worker_type)
         self._lane = self.runtime.lane()  # shared by every worker, replacements too
+        self._boards = make_boards(settings.workers + 1, self.runtime.shared_slots)  # counts
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []
         self.stopping = False
@@ -114,6 +116,7 @@ class Consumer:
             slots[SCHEDULER].set_mark(self._periodic_minute)
         self.members = [Member(self._make_role(i, slot), slot) for i, slot in enumerate(slots)]
         self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
+        listen_to(self.huey)
         # one lease for every role: forked workers inherit the consumer id
         self.consumer_id = self.huey.storage.start_consuming()
         if self.runtime.forks:
@@ -127,7 +130,7 @@ class Consumer:
             return Scheduler(self.huey, slot, flag, self.settings,
                              reopen_logs=self.reopen_logs_hook)
         return Worker(self.huey, slot, flag, f"Worker-{index}", self.settings,
-                      reopen_logs=self.reopen_logs_hook, lane=self._lane)
+                      reopen_logs=self.reopen_logs_hook, lane=self._lane, board=self._boards[index])
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
@@ -348,6 +351,10 @@ class Consumer:
     @property
     def tasks_done(self) -> int:
         return sum(m.slot.read().done for m in self.members)
+
+    def tally(self) -> Tally:
+        """Every worker's counts, added up (metrics.py)."""
+        return summed([board.read() for board in self._boards[SCHEDULER + 1:]])
 
     @property
     def last_error(self) -> tuple[float, str]:

@@ -22,11 +22,14 @@ from typing import Any
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
+from hueyd.daemon.listen import listen_problem
 from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: YAML sections holding settings, and their keys (for the error message)
+SECTIONS = {"logging": "level, file, format", "metrics": "listen"}
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -294,6 +297,9 @@ class Config:
                                                "detach from the terminal (not under systemd)"),))
     pidfile: str | None = setting(None, OPTIONAL_TEXT, "PID file written with --daemonize",
                                   flags=("--pidfile",), yaml=None, metavar="FILE")
+    metrics_listen: str | None = setting(
+        None, OPTIONAL_TEXT, "serve Prometheus metrics on HOST:PORT (default: off)",
+        listen_problem, ("--metrics-listen",), yaml="metrics.listen", metavar="HOST:PORT")
 
 
 def _settings() -> dict[str, Setting]:
@@ -352,13 +358,13 @@ def read_yaml(path: str) -> dict[str, Any]:
     try:
         node, data = yamlfile.parse_mapping(yamlfile.read_text(path))
         for key, raw, line in yamlfile.entries(node, data, ""):
-            if key == "logging":
+            if key in SECTIONS:
                 raw = {} if raw is None else raw  # every sub-key commented out
                 if not isinstance(raw, dict):
-                    raise ConfigError(path, key, "expected a mapping with level, file, format, "
+                    raise ConfigError(path, key, f"expected a mapping with {SECTIONS[key]}, "
                                       f"got {yamlfile.kind_name(raw)}", line)
                 sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
-                entries = yamlfile.entries(sub, raw, "logging.") if raw else []
+                entries = yamlfile.entries(sub, raw, f"{key}.") if raw else []
             else:
                 entries = [(key, raw, line)]
             for yaml_key, value, at in entries:
@@ -372,7 +378,8 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 
 def _unknown(key: str) -> str:
-    known = [k for k in BY_YAML_KEY if k.startswith("logging.") == key.startswith("logging.")]
+    known = [k for k in BY_YAML_KEY if k.split(".")[0] == key.split(".")[0] or
+             ("." not in k and "." not in key)]
     nested = {s.name: s.yaml for s in BY_YAML_KEY.values() if s.yaml != s.name}
     cli_only = {s.name: s for s in SETTINGS.values() if s.yaml is None and s.command_line}
     if key in nested:
