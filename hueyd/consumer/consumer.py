@@ -24,7 +24,7 @@ from hueyd.consumer.aborts import Aborts
 from hueyd.consumer.banner import log_banner
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
-from hueyd.consumer.metrics import Tally, listen_to, make_boards, summed
+from hueyd.consumer.metrics import Counts, listen_to
 from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
@@ -84,7 +84,7 @@ class Consumer:
         self.reopen_logs_hook = reopen_logs
         self.runtime = get_runtime(settings.worker_type)
         self._lane = self.runtime.lane()  # shared by every worker, replacements too
-        self._boards = make_boards(settings.workers + 1, self.runtime.shared_slots)  # counts
+        self.counts = Counts(settings.workers + 1, self.runtime.shared_slots)  # metrics.py
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []
         self.stopping = False
@@ -128,9 +128,9 @@ class Consumer:
         flag = self.runtime.stop_flag()
         if index == SCHEDULER:
             return Scheduler(self.huey, slot, flag, self.settings,
-                             reopen_logs=self.reopen_logs_hook)
+                             reopen_logs=self.reopen_logs_hook, report=self.counts.report)
         return Worker(self.huey, slot, flag, f"Worker-{index}", self.settings,
-                      reopen_logs=self.reopen_logs_hook, lane=self._lane, board=self._boards[index])
+                      reopen_logs=self.reopen_logs_hook, lane=self._lane, board=self.counts.boards[index])
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
@@ -351,10 +351,6 @@ class Consumer:
     @property
     def tasks_done(self) -> int:
         return sum(m.slot.read().done for m in self.members)
-
-    def tally(self) -> Tally:
-        """Every worker's counts, added up (metrics.py)."""
-        return summed([board.read() for board in self._boards[SCHEDULER + 1:]])
 
     @property
     def last_error(self) -> tuple[float, str]:

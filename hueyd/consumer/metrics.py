@@ -5,9 +5,8 @@ tasks ran and waited) in plain Python objects: a few dictionary updates per task
 no lock, no system call. The master reads every worker's tally and adds them up.
 Thread and greenlet workers share the master's memory (:class:`LocalBoard`: the
 master copies the live tally). A process worker publishes a pickled copy of its
-tally into its own slice of a shared anonymous mapping (:class:`SharedBoard`, the
-heartbeat's seqlock), at most every :data:`PUBLISH_EVERY` seconds and whenever it
-finds the queue empty; a replacement process starts from the last copy, so counts
+tally into its own shared mailbox (:class:`SharedBoard`, mailbox.py), at most every
+:data:`PUBLISH_EVERY` seconds and whenever it finds the queue empty; a replacement process starts from the last copy, so counts
 survive a crashed worker (minus what it had not published).
 
 A task's outcome comes from huey's signals, heard in the worker that runs it
@@ -16,14 +15,14 @@ A task's outcome comes from huey's signals, heard in the worker that runs it
 from __future__ import annotations
 
 import bisect
-import mmap
+import json
 import pickle
-import struct
 import threading
 import time
 from typing import Any
 
 from hueyd.api import signals as S
+from hueyd.consumer.mailbox import Mailbox, SharedMailbox, make_mailboxes
 
 COMPLETED, FAILED, RETRIED, REVOKED = "completed", "failed", "retried", "revoked"
 EXPIRED, LOCKED, DEAD_LETTERED = "expired", "locked", "dead_lettered"
@@ -37,6 +36,8 @@ OTHER = "other"
 #: a process worker publishes its tally at most this often while busy
 PUBLISH_EVERY = 0.25
 BOARD_SIZE = 256 * 1024
+#: the master's report for ``hueyd status`` (JSON, carried on the lease card)
+REPORT_SIZE = 16 * 1024
 
 #: signals that settle a run's outcome, and the signals they name
 HEARD = (S.SIGNAL_COMPLETE, S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT, S.SIGNAL_RETRYING,
@@ -189,14 +190,11 @@ class LocalBoard:
         return self.tally.copy()
 
 
-_SEQ = struct.Struct("<IQ")  # seqlock counter, length of the pickled tally
-
-
 class SharedBoard:
-    """A process worker's tally, published into a ``MAP_SHARED`` mapping."""
+    """A process worker's tally, published as a pickle into a shared mailbox."""
 
-    def __init__(self, buffer: mmap.mmap, offset: int) -> None:
-        self.view = memoryview(buffer)[offset:offset + BOARD_SIZE]
+    def __init__(self, mailbox: SharedMailbox) -> None:
+        self.mailbox = mailbox
         self.tally = Tally()
         self.published = 0  # tally.changes at the last publication
         self.next_at = 0.0
@@ -210,24 +208,13 @@ class SharedBoard:
         tally = self.tally
         if tally.changes == self.published or (now < self.next_at and not force):
             return
-        data = pickle.dumps(tally, pickle.HIGHEST_PROTOCOL)
         self.next_at, self.published = now + PUBLISH_EVERY, tally.changes
-        if len(data) > BOARD_SIZE - _SEQ.size:
-            return  # too many task names to publish: the last copy stays
-        seq = _SEQ.unpack_from(self.view)[0] + 1
-        _SEQ.pack_into(self.view, 0, seq, len(data))  # odd: being written
-        self.view[_SEQ.size:_SEQ.size + len(data)] = data
-        _SEQ.pack_into(self.view, 0, seq + 1, len(data))
+        # too many task names to fit: the last copy stays
+        self.mailbox.write(pickle.dumps(tally, pickle.HIGHEST_PROTOCOL))
 
     def read(self) -> Tally:
-        for _ in range(1000):
-            seq, length = _SEQ.unpack_from(self.view)
-            if seq % 2:
-                continue
-            data = bytes(self.view[_SEQ.size:_SEQ.size + length])
-            if _SEQ.unpack_from(self.view)[0] == seq:
-                return pickle.loads(data) if length else Tally()
-        return Tally()  # its writer died mid-write: nothing readable this time
+        data = self.mailbox.read()  # written by a child of this master: trusted
+        return pickle.loads(data) if data else Tally()
 
 
 Board = LocalBoard | SharedBoard
@@ -237,5 +224,27 @@ def make_boards(count: int, shared: bool) -> list[Board]:
     """One board per worker; shared ones live in one mapping forked children inherit."""
     if not shared:
         return [LocalBoard() for _ in range(count)]
-    buffer = mmap.mmap(-1, BOARD_SIZE * count)
-    return [SharedBoard(buffer, i * BOARD_SIZE) for i in range(count)]
+    return [SharedBoard(box) for box in make_mailboxes(count, BOARD_SIZE, True)]
+
+
+class Counts:
+    """One consumer's boards (one per member; the scheduler's, index 0, stays empty)
+    and the mailbox in which the master leaves its report for the scheduler, which
+    puts it on the consumer's lease card at each renewal (``hueyd status`` reads it)."""
+
+    def __init__(self, members: int, shared: bool) -> None:
+        self.boards = make_boards(members, shared)
+        self.report: Mailbox = make_mailboxes(1, REPORT_SIZE, shared)[0]
+
+    def tally(self) -> Tally:
+        """Every worker's counts, added up."""
+        return summed([board.read() for board in self.boards[1:]])
+
+    def post_report(self, report: dict) -> None:
+        self.report.write(json.dumps(report, separators=(",", ":")).encode())
+
+
+def read_report(mailbox: Mailbox) -> dict | None:
+    """The report the master left (None: none yet)."""
+    data = mailbox.read()
+    return json.loads(data) if data else None

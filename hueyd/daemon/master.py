@@ -23,6 +23,7 @@ from hueyd.consumer.settings import ConsumerSettings
 from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
+from hueyd.daemon.observer import Observer
 from hueyd.daemon.reexec import START_CWD, keep_notify_env, reexec, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
@@ -79,6 +80,7 @@ class Master:
         self.notify_env = notify_env or {}
         self.clock = clock
         self.consumer = build_consumer(config, huey, periodic_minute)
+        self.observer = Observer(config, huey, lambda: self.consumer)  # metrics, rates
         self.phase = Phase.STARTING
         self.exit_code = EX_OK
         self.then_reexec = False  # what ends a drain: exit, or re-execute (SIGHUP)
@@ -223,6 +225,7 @@ class Master:
             self.exit_code = EX_SOFTWARE
         finally:
             self._cancel_reload()
+            self.observer.close()
             self.wakeup.uninstall()
         logger.info("hueyd exiting (code %d)", self.exit_code)
         return self.exit_code
@@ -268,6 +271,7 @@ class Master:
                 self.waiting_logged = True
             return
         self.consumer.start()
+        self.observer.start()
         self.phase = Phase.RUNNING
         self.next_health = now + self.config.health_check_interval
         self._report(now, force=True)
@@ -356,10 +360,11 @@ class Master:
                 self._storage_refuses(exc)
             except StorageError:
                 self.queued = None
+            self.observer.observe(now)
         _, error = self.consumer.last_error
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
-                                    error), self.problems)
+                                    error, self.observer.activity.per_second()), self.problems)
         if self.reloads.refused:  # until the next reload: `systemctl status` shows why
             text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:

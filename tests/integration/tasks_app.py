@@ -103,3 +103,17 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+@huey.task()
+def fail(message):
+    raise ValueError(message)
+
+
+@huey.task()
+def gate(name, seconds=30):
+    """Holds its worker until the test creates marker ``name`` (at most ``seconds``)."""
+    path = os.path.join(OUT, name)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)

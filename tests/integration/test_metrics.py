@@ -1,0 +1,129 @@
+"""The Prometheus endpoint (issue 19) of a real daemon on the suite's redis-server,
+scraped over HTTP: counters and histograms after 90 completed and 10 failed tasks
+(thread and process workers), gauges that follow a growing and a draining queue,
+and ``promtool check metrics`` (Debian's prometheus package) on what it serves.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from tests.helpers import free_port, unavailable, wait_for
+from tests.integration.conftest import App, Daemon
+
+
+def parsed(text: str) -> dict[tuple[str, tuple], float]:
+    """(sample name, sorted labels without ``queue``) -> value."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        unavailable("prometheus_client is not installed (python3-prometheus-client)")
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = tuple(sorted((k, v) for k, v in s.labels.items() if k != "queue"))
+            samples[(s.name, labels)] = s.value
+    return samples
+
+
+class Scraper:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.text = ""
+
+    def __call__(self) -> dict[tuple[str, tuple], float]:
+        with urllib.request.urlopen(self.url, timeout=5) as reply:
+            assert reply.status == 200
+            assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            self.text = reply.read().decode()
+        return parsed(self.text)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self().get((name, tuple(sorted(labels.items()))))
+
+
+def start(app: App, hueyd_proc, *args: str) -> tuple[Daemon, Scraper]:
+    port = free_port()
+    daemon = hueyd_proc(app, "tasksapp.huey", "-n", "--metrics-listen", f"127.0.0.1:{port}",
+                        *args)
+    daemon.wait_for_log(f"metrics at http://127.0.0.1:{port}/metrics", 20)
+    return daemon, Scraper(port)
+
+
+def promtool_check(text: str) -> None:
+    if shutil.which("promtool") is None:
+        unavailable("promtool is not installed (the prometheus package)")
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                          capture_output=True, timeout=30)
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), \
+        done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_counters_and_histograms_after_90_completed_and_10_failed(make_app, hueyd_proc,
+                                                                  worker_type):
+    app = make_app("redis", f"metrics-{worker_type}")
+    daemon, scrape = start(app, hueyd_proc, "-k", worker_type, "-w", "2")
+    for n in range(100):
+        if n % 10 == 3:
+            app.tasks.fail(f"number {n}")
+        else:
+            app.tasks.add(n, 1)
+
+    def finished() -> bool:
+        done = scrape()
+        return sum(v for (name, _), v in done.items() if name == "hueyd_tasks_total") >= 100
+    wait_for(finished, 30, message=lambda: f"100 outcomes in:\n{scrape.text}")
+    samples = scrape()
+    outcomes = {labels: v for (name, labels), v in samples.items()
+                if name == "hueyd_tasks_total"}
+    assert outcomes == {(("outcome", "completed"), ("task", "add")): 90,
+                        (("outcome", "failed"), ("task", "fail")): 10}, outcomes
+    for histogram in ("hueyd_task_duration_seconds", "hueyd_task_queue_wait_seconds"):
+        for task, count in (("add", 90), ("fail", 10)):
+            assert samples[(f"{histogram}_count", (("task", task),))] == count
+            assert samples[(f"{histogram}_bucket", (("le", "+Inf"), ("task", task)))] == count
+            assert samples[(f"{histogram}_sum", (("task", task),))] >= 0
+    assert samples[("hueyd_storage_up", ())] == 1
+    assert samples[("hueyd_build_info", (("python", _python()), ("version", _version())))] == 1
+    promtool_check(scrape.text)
+    assert daemon.running()
+
+
+def _python() -> str:
+    import platform
+    return platform.python_version()
+
+
+def _version() -> str:
+    import hueyd
+    return hueyd.__version__
+
+
+def test_gauges_follow_a_growing_then_draining_queue(make_app, hueyd_proc):
+    app = make_app("redis", "metrics-gauges")
+    daemon, scrape = start(app, hueyd_proc, "-w", "1")
+    wait_for(lambda: scrape.value("hueyd_consumers_alive") == 1, 20,
+             message=lambda: f"one consumer alive in:\n{scrape.text}")
+    app.tasks.gate("open")  # holds the only worker
+    wait_for(lambda: scrape.value("hueyd_workers", state="busy") == 1, 20,
+             message=lambda: f"a busy worker in:\n{scrape.text}")
+    for added, expected in ((10, 10), (20, 30)):  # the queue grows
+        for n in range(added):
+            app.tasks.add(n, n)
+        wait_for(lambda e=expected: scrape.value("hueyd_queue_length") == e, 20,
+                 message=lambda e=expected: f"a queue of {e} in:\n{scrape.text}")
+        assert scrape.value("hueyd_oldest_task_age_seconds") > 0
+        assert scrape.value("hueyd_in_flight_tasks") >= 1
+    (app.out / "open").touch()
+    wait_for(lambda: scrape.value("hueyd_queue_length") == 0
+             and scrape.value("hueyd_workers", state="idle") == 1, 20,
+             message=lambda: f"the queue drained in:\n{scrape.text}")
+    assert scrape.value("hueyd_tasks_total", task="add", outcome="completed") == 30
+    assert scrape.value("hueyd_oldest_task_age_seconds") == 0
+    assert scrape.value("hueyd_dead_letters") == 0
+    promtool_check(scrape.text)
+    assert daemon.running()
