@@ -5,14 +5,17 @@ and ``promtool check metrics`` (Debian's prometheus package) on what it serves.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
+import urllib.error
 import urllib.request
 
 import pytest
 
 from tests.helpers import free_port, unavailable, wait_for
-from tests.integration.conftest import App, Daemon
+from tests.integration.conftest import HUEYD, ROOT, App, Daemon
 
 
 def parsed(text: str) -> dict[tuple[str, tuple], float]:
@@ -127,3 +130,82 @@ def test_gauges_follow_a_growing_then_draining_queue(make_app, hueyd_proc):
     assert scrape.value("hueyd_dead_letters") == 0
     promtool_check(scrape.text)
     assert daemon.running()
+
+
+def without_the_library(tmp_path) -> dict[str, str]:
+    """An environment where ``import prometheus_client`` fails, as on a host without
+    python3-prometheus-client (a module of that name that refuses to load comes first)."""
+    shadow = tmp_path / "no-prometheus"
+    shadow.mkdir()
+    (shadow / "prometheus_client.py").write_text("raise ImportError('not installed')\n")
+    return {"PYTHONPATH": f"{shadow}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def test_without_the_client_library_one_line_and_the_daemon_runs(make_app, hueyd_proc,
+                                                                  tmp_path):
+    app = make_app("redis", "metrics-missing")
+    port = free_port()
+    env = without_the_library(tmp_path)
+    env["PYTHONPATH"] += f"{os.pathsep}{app.dir}{os.pathsep}{ROOT}"
+    checked = subprocess.run([*HUEYD, "check", "tasksapp.huey", "--metrics-listen",
+                              f"127.0.0.1:{port}"], cwd=app.dir, text=True, timeout=60,
+                             capture_output=True, env={**os.environ, **app.env, **env})
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.strip().splitlines() == [
+        f"hueyd: warning: metrics.listen 127.0.0.1:{port}: no metrics endpoint: "
+        "python3-prometheus-client is not installed (apt install python3-prometheus-client)"]
+    daemon = hueyd_proc(app, "tasksapp.huey", "-n", "--metrics-listen", f"127.0.0.1:{port}",
+                        env=env)
+    daemon.wait_for_log("no metrics endpoint: python3-prometheus-client is not installed", 20)
+    assert app.tasks.add(1, 2).get(blocking=True, timeout=20) == 3
+    assert daemon.running() and "Traceback" not in daemon.output
+    assert daemon.output.count("no metrics endpoint") == 1
+
+
+def test_a_taken_address_is_one_line_and_the_daemon_runs(make_app, hueyd_proc):
+    app = make_app("redis", "metrics-taken")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = hueyd_proc(app, "tasksapp.huey", "-n", "--metrics-listen",
+                            f"127.0.0.1:{port}")
+        daemon.wait_for_log(f"metrics.listen 127.0.0.1:{port}: no metrics endpoint: "
+                            "Address already in use", 20)
+        assert app.tasks.add(1, 2).get(blocking=True, timeout=20) == 3
+        assert daemon.running() and "Traceback" not in daemon.output
+
+
+def test_the_endpoint_bounds_what_a_client_may_send(make_app, hueyd_proc):
+    app = make_app("redis", "metrics-hostile")
+    daemon, scrape = start(app, hueyd_proc, "-w", "1")
+    port = int(scrape.url.split(":")[2].split("/")[0])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(6)]  # silent ones
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as long_line:
+            long_line.sendall(b"GET /" + b"x" * 10000 + b" HTTP/1.0\r\n\r\n")
+            assert b" 414 " in long_line.recv(1024).split(b"\r\n")[0] + b" "
+        assert app.tasks.add(1, 2).get(blocking=True, timeout=20) == 3  # the master runs
+        # the silent clients time out; the endpoint answers again
+        wait_for(lambda: _answers(scrape), 20, interval=0.5, message="the endpoint again")
+    finally:
+        for sock in idle:
+            sock.close()
+    assert status_of(scrape.url.replace("/metrics", "/nothing")) == 404
+    assert daemon.running()
+
+
+def _answers(scrape: Scraper) -> bool:
+    try:
+        scrape()
+    except OSError:
+        return False
+    return True
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
