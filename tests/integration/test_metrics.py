@@ -65,7 +65,7 @@ def promtool_check(text: str) -> None:
         done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("worker_type", ["thread", "process"])
+@pytest.mark.parametrize("worker_type", ["thread", "process", "greenlet"])
 def test_counters_and_histograms_after_90_completed_and_10_failed(make_app, hueyd_proc,
                                                                   worker_type):
     app = make_app("redis", f"metrics-{worker_type}")
