@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline, self.request_version, self.command = "", "", ""
                 self.send_error(414)
+                self.close_connection = True
                 return
             if not self.raw_requestline or not self.parse_request():
                 self.close_connection = True
@@ -93,6 +96,11 @@ class Server(http.server.ThreadingHTTPServer):
         except BaseException:
             self.slots.release()
             raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client's request that broke the handler: one line, never a traceback."""
+        FAILED_LOG.error("metrics: a request from %s failed: %s", client_address[0],
+                         sys.exc_info()[1])
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
