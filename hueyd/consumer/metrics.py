@@ -41,10 +41,12 @@ REPORT_SIZE = 16 * 1024
 
 #: signals that settle a run's outcome, and the signals they name
 HEARD = (S.SIGNAL_COMPLETE, S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT, S.SIGNAL_RETRYING,
-         S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_LOCKED, S.SIGNAL_CANCELED)
+         S.SIGNAL_REVOKED, S.SIGNAL_EXPIRED, S.SIGNAL_LOCKED, S.SIGNAL_CANCELED,
+         S.SIGNAL_RATE_LIMITED)
+#: a rate-limited run failed (for good, or "retried" when it runs again)
 _DIRECT = {S.SIGNAL_COMPLETE: COMPLETED, S.SIGNAL_REVOKED: REVOKED,
            S.SIGNAL_EXPIRED: EXPIRED, S.SIGNAL_LOCKED: LOCKED,
-           S.SIGNAL_ERROR: FAILED, S.SIGNAL_TIMEOUT: FAILED}
+           S.SIGNAL_ERROR: FAILED, S.SIGNAL_TIMEOUT: FAILED, S.SIGNAL_RATE_LIMITED: FAILED}
 
 _local = threading.local()  # greenlet-local once gevent has patched threading
 

@@ -117,3 +117,10 @@ def gate(name, seconds=30):
     deadline = time.monotonic() + seconds
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+#: shared by every worker and process of every consumer: at most 4 calls an hour
+@huey.task()
+@huey.rate_limit("burst", limit=4, per=3600, retry=False)
+def limited(n):
+    return n

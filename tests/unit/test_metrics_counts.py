@@ -72,6 +72,16 @@ def test_one_outcome_per_run_from_huey_s_signals(counted):
     def stale():
         return 1
 
+    @huey.task()
+    @huey.rate_limit("once", limit=1, per=3600, retry=False)
+    def limited():
+        return 1
+
+    @huey.task()
+    @huey.rate_limit("twice", limit=1, per=3600, retry=True)
+    def limited_retry():
+        return 1
+
     assert run(ok()) == M.COMPLETED
     assert run(boom()) == M.FAILED
     retried = again()
@@ -84,6 +94,10 @@ def test_one_outcome_per_run_from_huey_s_signals(counted):
     assert run(stale()) == M.EXPIRED
     with huey.lock_task("the-lock"):
         assert run(locked()) == M.LOCKED
+    assert run(limited()) == M.COMPLETED
+    assert run(limited()) == M.FAILED  # over its limit, no retry
+    assert run(limited_retry()) == M.COMPLETED
+    assert run(limited_retry()) == M.RETRIED  # runs again when the window opens
 
 
 def test_a_pre_execute_cancel_counts_as_revoked_and_a_master_s_run_is_not_noted(counted):
