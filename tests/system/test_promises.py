@@ -10,10 +10,13 @@ the steps run in order and each brings its instance to a known state itself.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.helpers import unavailable, wait_for
 from tests.system.blog_admin import Admin, blog_config
 
 pytestmark = pytest.mark.system
@@ -168,6 +171,41 @@ def test_task_code_meets_the_sandbox_the_readme_lists(admin):
             "no_new_privs": "1", "host_tmp_visible": False,
         }, (kind, seen)
     admin.systemctl("stop", "hueyd@probe")
+
+
+#: python3-prometheus-client as Debian installed it on this host (the suite's own package
+#: list has it); the image is built offline without it, so its files are copied in
+PROMETHEUS_CLIENT = "/usr/lib/python3/dist-packages/prometheus_client"
+SCRAPE = """
+import sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:9808/metrics", timeout=10) as reply:
+    sys.stdout.write(reply.read().decode())
+"""
+
+
+def test_the_metrics_endpoint_and_status_name_under_the_hardened_unit(admin):
+    if not os.path.isdir(PROMETHEUS_CLIENT):
+        unavailable("python3-prometheus-client is not installed on this host")
+    admin.box.copy_in(Path(PROMETHEUS_CLIENT), "/usr/lib/python3/dist-packages")
+    start(admin, "metrics", 6, metrics={"listen": "127.0.0.1:9808"})
+    assert admin.run_task("metrics", "add", 2, 3) == 5
+
+    def scraped() -> str:
+        ran = admin.box.run("python3", "-c", SCRAPE, check=False, timeout=30)
+        text = ran.stdout if ran.returncode == 0 else ""
+        done = [line for line in text.splitlines() if line.startswith("hueyd_tasks_total{")
+                and 'task="add"' in line and 'outcome="completed"' in line
+                and line.endswith("} 1.0")]
+        return text if done and "hueyd_consumers_alive" in text else ""
+    text = wait_for(scraped, 30, interval=0.5, message="the endpoint inside the unit")
+    assert 'hueyd_storage_up{queue="' in text
+
+    def reported() -> bool:  # /etc/hueyd/metrics.yaml, found by its instance name
+        ran = admin.box.run("hueyd", "status", "metrics", "--json", timeout=60)
+        consumers = json.loads(ran.stdout)["consumers"]
+        return [c["completed_last_minute"] for c in consumers if c["alive"]] == [1]
+    wait_for(reported, 30, interval=1, message="hueyd status metrics to show the task")
+    admin.systemctl("disable", "--now", "hueyd@metrics")
 
 
 def test_an_upgrade_leaves_stopped_instances_stopped(admin, hueyd_upgrade_deb):
