@@ -213,3 +213,15 @@ def test_a_hostile_card_report_is_shown_checked():
     assert error["error"] == "" and error["at"] is None
     secret = consumer_report({"last_error": {"error": "redis://:hunter2@db:6379/0 refused"}})
     assert "hunter2" not in secret["last_error"]["error"]
+
+
+def test_rates_over_the_last_minute():
+    from hueyd.daemon.activity import WINDOW, Activity, Sample, last_error_parts
+    seen = Activity(hueyd.MemoryHuey("rates"), gauges=False)
+    assert seen.per_second() is None and seen.last_minute() == (0, 0)
+    seen.samples.append(Sample(100.0, 10, 8, 2))
+    assert seen.last_minute() == (8, 2)  # young: everything so far
+    seen.samples.append(Sample(100.0 + WINDOW, 130, 100, 30))
+    assert seen.per_second() == pytest.approx(2.0)
+    assert seen.last_minute() == (92, 28)
+    assert last_error_parts("send: ValueError: no: really") == ("send", "ValueError: no: really")
