@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import urllib.error
@@ -211,3 +212,20 @@ def status_of(url: str) -> int:
             return reply.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def test_the_endpoint_comes_back_after_a_reload(make_app, hueyd_proc):
+    """SIGHUP re-executes the master in place: the new image binds the same address
+    (the old socket closed with the exec) and its counts start again from zero."""
+    app = make_app("redis", "metrics-reload")
+    daemon, scrape = start(app, hueyd_proc, "-k", "process", "-w", "2")
+    assert app.tasks.add(1, 2).get(blocking=True, timeout=20) == 3
+    wait_for(lambda: scrape.value("hueyd_tasks_total", task="add", outcome="completed") == 1,
+             20, message=lambda: f"the task counted in:\n{scrape.text}")
+    daemon.signal(signal.SIGHUP)
+    at = daemon.wait_for_log("re-executing", timeout=30)
+    daemon.wait_for_log("metrics at http://", timeout=30, start=at)
+    assert app.tasks.add(2, 3).get(blocking=True, timeout=20) == 5
+    wait_for(lambda: scrape.value("hueyd_tasks_total", task="add", outcome="completed") == 1,
+             20, message=lambda: f"one task counted since the reload in:\n{scrape.text}")
+    assert daemon.running() and "no metrics endpoint" not in daemon.output
