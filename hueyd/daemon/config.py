@@ -22,14 +22,13 @@ from typing import Any
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
-from hueyd.daemon.listen import listen_problem
 from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-#: YAML sections holding settings, and their keys (for the error message)
-SECTIONS = {"logging": "level, file, format", "metrics": "listen"}
+SECTIONS = {"logging": "level, file, format", "metrics": "listen"}  # YAML key -> its keys
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -272,6 +271,11 @@ class Config:
                                      every(above(0), at_most(limits.MAX_STARTUP_TIMEOUT)))
     pythonpath: tuple[str, ...] = setting((), PATH_LIST, "directories put first on sys.path")
     chdir: str | None = setting(None, OPTIONAL_TEXT, "working directory of the daemon")
+    virtualenv: str | None = setting(None, OPTIONAL_TEXT, "the app's virtualenv: its packages "
+                                     "win over Debian's", flags=("--virtualenv",), metavar="DIR")
+    django_settings: str | None = setting(None, OPTIONAL_TEXT, "Django settings module (app "
+                                          "then defaults to settings.HUEY)",
+                                          flags=("--django-settings",), metavar="MODULE")
     environment: dict[str, str] = setting({}, ENVIRONMENT, "environment variables for the app",
                                           environment)
     log_level: str = setting(
@@ -297,9 +301,8 @@ class Config:
                                                "detach from the terminal (not under systemd)"),))
     pidfile: str | None = setting(None, OPTIONAL_TEXT, "PID file written with --daemonize",
                                   flags=("--pidfile",), yaml=None, metavar="FILE")
-    metrics_listen: str | None = setting(
-        None, OPTIONAL_TEXT, "serve Prometheus metrics on HOST:PORT (default: off)",
-        listen_problem, ("--metrics-listen",), yaml="metrics.listen", metavar="HOST:PORT")
+    metrics_listen: str | None = setting(None, OPTIONAL_TEXT, "Prometheus metrics at HOST:PORT",
+        limits.listen_problem, ("--metrics-listen",), yaml="metrics.listen", metavar="HOST:PORT")
 
 
 def _settings() -> dict[str, Setting]:
@@ -332,6 +335,8 @@ def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
         if spec is None:
             raise ConfigError(None, name, "unknown setting")
         values[name] = spec.value(raw, None, spec.option, text=True)
+    if values.get("django_settings"):
+        values.setdefault("app", DJANGO_APP)
     if "app" not in values:
         where = "" if path else " (give APP, e.g. blog.main.huey, or --config FILE)"
         raise ConfigError(path, "app", "required: the import path of the application's "
@@ -359,8 +364,7 @@ def read_yaml(path: str) -> dict[str, Any]:
         node, data = yamlfile.parse_mapping(yamlfile.read_text(path))
         for key, raw, line in yamlfile.entries(node, data, ""):
             if key in SECTIONS:
-                raw = {} if raw is None else raw  # every sub-key commented out
-                if not isinstance(raw, dict):
+                if not isinstance(raw, dict | None):  # None: every sub-key commented out
                     raise ConfigError(path, key, f"expected a mapping with {SECTIONS[key]}, "
                                       f"got {yamlfile.kind_name(raw)}", line)
                 sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
@@ -378,8 +382,7 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 
 def _unknown(key: str) -> str:
-    known = [k for k in BY_YAML_KEY if k.split(".")[0] == key.split(".")[0] or
-             ("." not in k and "." not in key)]
+    known = [k for k in BY_YAML_KEY if k.rpartition(".")[0] == key.rpartition(".")[0]]
     nested = {s.name: s.yaml for s in BY_YAML_KEY.values() if s.yaml != s.name}
     cli_only = {s.name: s for s in SETTINGS.values() if s.yaml is None and s.command_line}
     if key in nested:

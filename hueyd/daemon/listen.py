@@ -1,6 +1,6 @@
-"""``host:port`` for the metrics endpoint: parsed once, checked as a setting.
+"""``host:port`` for the metrics endpoint (``limits.listen_problem`` checks the setting).
 
-Standard library only: ``config.py`` imports it before gevent may patch.
+Standard library only: ``config.py`` loads it, through limits.py, before gevent may patch.
 """
 from __future__ import annotations
 
@@ -21,12 +21,3 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"port must be from 1 to 65535, got {port!r}")
     return host, int(port)
-
-
-def listen_problem(value: str) -> str | None:
-    """What is wrong with a ``metrics.listen`` value, or None."""
-    try:
-        parse_listen(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
