@@ -20,6 +20,7 @@ class Observed:
     queued: int | None  # None: the storage did not answer
     done: int
     last_error: str = ""
+    per_second: float | None = None  # runs per second over the last minute
     failing_over: bool = False  # the storage lost its master and looks for the new one
 
 
@@ -42,6 +43,8 @@ def status_line(seen: Observed, problems: list[Verdict]) -> str:
              f"{seen.done} done"]
     if seen.failing_over:
         parts.insert(1, "failing over")
+    if seen.per_second is not None:
+        parts.append(f"{seen.per_second:.1f} tasks/s")
     if seen.phase != "running":
         parts.insert(0, f"{seen.phase}")
     text = ", ".join(parts)

@@ -129,6 +129,20 @@ HELD = huey.lock_task("tasksapp-held")
 
 
 @huey.task()
+def fail(message):
+    raise ValueError(message)
+
+
+@huey.task()
+def gate(name, seconds=30):
+    """Holds its worker until the test creates marker ``name`` (at most ``seconds``)."""
+    path = os.path.join(OUT, name)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@huey.task()
 def module_file(name):
     """Where ``name`` is imported from in the worker (the app's virtualenv or Debian)."""
     import importlib
