@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from hueyd.api import pipeline
+from hueyd.api import bulk, pipeline
 from hueyd.api import signals as S
 from hueyd.api.clock import Instant, as_clock, to_posix
 from hueyd.api.codec import TaskCodec
@@ -294,6 +294,8 @@ class Huey:
             return None
         results = self._pipelines.pipeline_results(task)
         return ResultGroup(results) if len(results) > 1 else results[0]
+
+    enqueue_many = bulk.enqueue_many  # tasks in batches: one storage step per batch
 
     def add_schedule(self, task: Task) -> None:
         refuse_priority(self.storage, task.priority)

@@ -278,7 +278,7 @@ class TaskWrapper:
         return self.func(*args, **kwargs)
 
     def map(self, it: Iterable[Any]) -> ResultGroup | None:
-        """Enqueue one task per item (a tuple item is the argument list)."""
-        results = [self.huey.enqueue(self.s(*(i if isinstance(i, tuple) else (i,))))
-                   for i in it]
-        return ResultGroup(results) if self.huey.results else None
+        """Enqueue one task per item (a tuple item is the argument list), in batches:
+        see :func:`hueyd.api.bulk.enqueue_many`."""
+        return self.huey.enqueue_many(self.s(*(i if isinstance(i, tuple) else (i,)))
+                                      for i in it)

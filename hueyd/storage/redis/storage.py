@@ -141,6 +141,9 @@ class RedisStorage(LeasedStorage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self.queue.enqueue(data, priority)
 
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        self.queue.enqueue_many(messages)  # one command or script: one round trip
+
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
         if self.queue.batched:
