@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from hueyd.daemon.config import SETTINGS, Config, ConfigError, load_config
@@ -53,7 +53,8 @@ def build_parser() -> Parser:
         add_app_arguments(sub)
         add_setting_options(sub)
     check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
-    status = commands.add_parser("status", help="show queue, workers and dead letters")
+    status = commands.add_parser("status", help="show queue, workers and dead letters "
+                                 "(APP, or NAME for /etc/hueyd/NAME.yaml)")
     add_app_arguments(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     dead = commands.add_parser("dead-letter", help="inspect or handle dead letters")
@@ -75,25 +76,44 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
 
 
-def add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per flag of the setting table (consumer letters and long names)."""
+def add_setting_options(parser: argparse.ArgumentParser, skip: Sequence[str] = (),
+                        renamed: Mapping[str, str] | None = None) -> None:
+    """One option per flag of the setting table (consumer letters and long names);
+    ``skip``: settings left out, ``renamed``: flags spelled otherwise (manage.py run_huey,
+    where Django owns -v)."""
+    def flags(names: Sequence[str]) -> list[str]:
+        return [(renamed or {}).get(name, name) for name in names]
+
     for spec in RUN_OPTIONS:
+        if spec.name in skip:
+            continue
         if spec.flags:
             default = "" if spec.default in (None, ()) else f" (default: {spec.default})"
-            parser.add_argument(*spec.flags, dest=spec.name, default=argparse.SUPPRESS,
+            parser.add_argument(*flags(spec.flags), dest=spec.name, default=argparse.SUPPRESS,
                                 metavar=spec.metavar or spec.name.upper(),
                                 help=f"{spec.help}{default}")
         for switch in spec.switches:
-            parser.add_argument(*switch.flags, dest=spec.name, action="store_const",
+            parser.add_argument(*flags(switch.flags), dest=spec.name, action="store_const",
                                 const=switch.value, default=argparse.SUPPRESS,
                                 help=switch.help)
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it."""
+    """The YAML file (if any) with the command-line options laid over it (for status and
+    dead-letter, NAME, an instance, stands for its YAML file); the app's virtualenv, if
+    it names one, is active from here on."""
     given = vars(args)
+    path = args.config
+    if args.command in ("status", "dead-letter") and path is None and "app" in given:
+        from hueyd.daemon.instances import instance_config
+        path = instance_config(given["app"])
+        if path is not None:
+            del given["app"]
     overrides = {name: given[name] for name in [*SETTINGS, "app"] if name in given}
-    return load_config(args.config, overrides)
+    config = load_config(path, overrides)
+    from hueyd.daemon import virtualenv
+    virtualenv.activate(config)  # before redis, gevent or the app are imported
+    return config
 
 
 def say(message: str, warning: bool = False) -> None:
@@ -171,7 +191,7 @@ def serve(config: Config, options: list[str] | None = None) -> int:
     from hueyd.daemon import logs, master
     from hueyd.daemon.loader import load_app
     try:
-        logs.setup(config.log_level, config.log_file, config.log_format)
+        logs.setup(config.log_level, config.log_file, config.log_format, config.simple_log)
     except OSError as exc:
         raise log_file_error(config, exc) from None
     from hueyd.daemon.security import security_warnings
@@ -197,6 +217,7 @@ def check_open_files(config: Config) -> None:
 
 def check_command(config: Config, offline: bool = False) -> int:
     """Validate as ``run`` would start: the config, the app, open files, the storage."""
+    from hueyd.consumer.banner import storage_warnings
     from hueyd.daemon.loader import check_storage, load_app
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
@@ -205,6 +226,14 @@ def check_command(config: Config, offline: bool = False) -> int:
     unreachable = None if offline else check_storage(config, huey)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
+    if not (offline or unreachable):
+        storage_warnings(huey, lambda line: say(f"hueyd: warning: {line}", warning=True))
+    if config.metrics_listen:
+        from hueyd.daemon.metrics_view import library_problem
+        problem = library_problem()
+        if problem:
+            say(f"hueyd: warning: metrics.listen {config.metrics_listen}: no metrics "
+                f"endpoint: {problem}", warning=True)
     if unreachable:
         say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
             f"startup_timeout ({config.startup_timeout:g}s) for it", warning=True)

@@ -2,11 +2,12 @@
 
 Copied per test into a temporary directory as ``tasksapp.py``; the test process
 loads the same file to enqueue tasks and read results. Everything comes from
-the environment: HUEYD_TEST_STORAGE (a redis:// URL or an SQLite file),
-HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
+the environment: HUEYD_TEST_STORAGE (a redis://, redis+sentinel:// or redis+cluster://
+URL, or an SQLite file), HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
 """
 import os
 import signal
+import threading
 import time
 
 import appversion  # rewritten by the SIGHUP test: loaded once, in the master
@@ -17,7 +18,7 @@ STORAGE = os.environ["HUEYD_TEST_STORAGE"]
 OUT = os.environ["HUEYD_TEST_OUT"]
 NAME = os.environ.get("HUEYD_TEST_NAME", "itest")
 
-if STORAGE.startswith("redis://"):
+if STORAGE.startswith(("redis://", "redis+sentinel://", "redis+cluster://")):
     huey = RedisHuey(NAME, url=STORAGE)
 else:
     huey = SqliteHuey(NAME, filename=STORAGE)
@@ -54,6 +55,13 @@ def flaky(name):
 def stamp(name):
     mark(name)
     return time.time()
+
+
+@huey.task()
+def drain(number, seconds=0.0):
+    """One of many: marks its number (how a drain counts losses and duplicates)."""
+    time.sleep(seconds)
+    mark("drain", str(number))
 
 
 @huey.task()
@@ -103,6 +111,42 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+_RUNNER = threading.local()  # a thread, greenlet (patched) or process of its own: fresh
+
+
+@huey.task()
+def where():
+    """A token per worker thread, greenlet or process: max_tasks recycles them."""
+    if not hasattr(_RUNNER, "token"):
+        _RUNNER.token = f"{os.getpid()}-{threading.get_native_id()}-{time.monotonic_ns()}"
+    return _RUNNER.token
+
+
+#: a lock the app declares: -f/--flush-locks flushes it at start
+HELD = huey.lock_task("tasksapp-held")
+
+
+@huey.task()
+def fail(message):
+    raise ValueError(message)
+
+
+@huey.task()
+def gate(name, seconds=30):
+    """Holds its worker until the test creates marker ``name`` (at most ``seconds``)."""
+    path = os.path.join(OUT, name)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@huey.task()
+def module_file(name):
+    """Where ``name`` is imported from in the worker (the app's virtualenv or Debian)."""
+    import importlib
+    return importlib.import_module(name).__file__
 
 
 #: shared by every worker and process of every consumer: at most 4 calls an hour

@@ -43,7 +43,7 @@ class ListQueue(Part):
 
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.conn.lpush(self.keys.queue, data)
+        self.durability.run(self.conn, lambda c: c.lpush(self.keys.queue, data), "an enqueue")
 
     @translate_errors
     def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
@@ -93,7 +93,10 @@ class PriorityQueue(Part):
 
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
+        args = [data, repr(priority or 0)]
+        self.durability.run(
+            self.conn, lambda c: self._enqueue(keys=self.keys.queue_keys(), args=args, client=c),
+            "an enqueue")
 
     @translate_errors
     def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
