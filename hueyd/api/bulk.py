@@ -14,16 +14,13 @@ it is queued, none from it on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hueyd.api import signals as S
 from hueyd.api.exceptions import EnqueueManyError
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.task import Task
 from hueyd.storage.base import StorageError, refuse_priority
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hueyd.api.huey import Huey
 
 #: tasks written to the storage in one step
 BATCH = 1000
@@ -32,7 +29,7 @@ BATCH = 1000
 class _Batch:
     """The tasks prepared for the next write, and what the call returns."""
 
-    def __init__(self, huey: Huey) -> None:
+    def __init__(self, huey: Any) -> None:
         self.huey = huey
         self.tasks: list[Task] = []
         self.messages: list[tuple[bytes, int | None]] = []
@@ -63,7 +60,7 @@ class _Batch:
         return ResultGroup(self.results) if self.huey.results else None
 
 
-def results_of(huey: Huey, task: Task) -> Any:
+def results_of(huey: Any, task: Task) -> Any:
     """What ``huey.enqueue(task)`` returns: a Result, a ResultGroup for a pipeline."""
     stages = [Result(huey, task)]
     while stages[-1].task.on_complete is not None:
@@ -71,7 +68,7 @@ def results_of(huey: Huey, task: Task) -> Any:
     return ResultGroup(stages) if len(stages) > 1 else stages[0]
 
 
-def enqueue_many(huey: Huey, tasks: Iterable[Any]) -> ResultGroup | None:
+def enqueue_many(huey: Any, tasks: Iterable[Any]) -> ResultGroup | None:
     """Enqueue ``tasks`` (Task instances, e.g. ``add.s(1, 2)``; a group or chord goes
     through ``enqueue``) in order, :data:`BATCH` per storage step; a ResultGroup of
     their results (None when the Huey keeps no results)."""

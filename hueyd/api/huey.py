@@ -27,7 +27,7 @@ from hueyd.api.hooks import Hook, Hooks
 from hueyd.api.locks import TaskLock, flush_locks
 from hueyd.api.ratelimit import RateLimit
 from hueyd.api.registry import Registry
-from hueyd.api.result import Result, ResultGroup
+from hueyd.api.result import Result
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import Store
@@ -294,10 +294,7 @@ class Huey:
                 self.execute(task)
             else:
                 self.storage.enqueue(self.serialize_task(task), task.priority)
-        if not self.results:
-            return None
-        results = self._pipelines.pipeline_results(task)
-        return ResultGroup(results) if len(results) > 1 else results[0]
+        return bulk.results_of(self, task) if self.results else None
 
     enqueue_many = bulk.enqueue_many  # tasks in batches: one storage step per batch
 

@@ -151,7 +151,6 @@ class RedisStorage(LeasedStorage):
     # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self.queue.enqueue(data, priority)
-
     def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
         self.queue.enqueue_many(messages)  # one command or script: one round trip
 
