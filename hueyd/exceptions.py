@@ -4,6 +4,7 @@ from hueyd.api.exceptions import (  # noqa: F401
     RETRYING_EXCEPTIONS,
     CancelExecution,
     ConfigurationError,
+    EnqueueManyError,
     HueyException,
     MessageError,
     RateLimitExceeded,
@@ -14,8 +15,8 @@ from hueyd.api.exceptions import (  # noqa: F401
     TaskTimeout,
 )
 
-__all__ = ["CancelExecution", "ConfigurationError", "HueyException", "MessageError",
-           "RateLimitExceeded", "ResultTimeout", "RetryTask", "TaskException",
+__all__ = ["CancelExecution", "ConfigurationError", "EnqueueManyError", "HueyException",
+           "MessageError", "RateLimitExceeded", "ResultTimeout", "RetryTask", "TaskException",
            "TaskLockedException", "TaskTimeout"]
 
 #: names added to huey's API later (``hueyd.api.exceptions``) come through as well
