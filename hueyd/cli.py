@@ -60,6 +60,14 @@ def build_parser() -> Parser:
     dead.add_argument("action", choices=DEAD_LETTER_ACTIONS)
     add_app_arguments(dead)
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
+    migrate = commands.add_parser("migrate", help="move what a stopped huey deployment of "
+                                  "the same name holds into the instance's storage")
+    migrate.add_argument("source", choices=("from-huey",))
+    add_app_arguments(migrate)
+    migrate.add_argument("--dry-run", action="store_true", help="change nothing, print "
+                         "what would move")
+    migrate.add_argument("--from-url", metavar="URL", help="huey's Redis (default: the "
+                         "instance's own)")
     reload = commands.add_parser("reload", help="send SIGHUP to the daemon PID and exit 0 "
                                  "once it accepted the new configuration and code, 78 if it "
                                  "refused them (ExecReload= of hueyd@.service)")
@@ -245,6 +253,9 @@ def admin_command(args: argparse.Namespace, config: Config) -> int:
     logs.setup("WARNING")
     if args.command == "status":
         return admin.status_command(config, as_json=args.json)
+    if args.command == "migrate":
+        from hueyd.daemon import migrate
+        return migrate.from_huey_command(config, args.dry_run, args.from_url)
     return admin.dead_letter_command(config, args.action, args.limit)
 
 

@@ -1,0 +1,202 @@
+"""``hueyd migrate from-huey``: what a stopped huey deployment holds, into the instance.
+
+The application is loaded as ``hueyd run`` loads it (its storage, its signing key);
+huey's keys are read on the instance's own Redis (or ``--from-url``) under the same
+Huey name. Each entry is written to hueyd's storage first and removed from huey's
+after, so an interruption loses nothing; a task whose id hueyd already holds
+(queued or scheduled) and a value whose key it already holds are not written again,
+so a second run moves nothing twice. An entry that cannot be read or converted is
+reported with its reason and left in huey's keys; nothing is run here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from hueyd.daemon import huey_convert, huey_format
+from hueyd.api.clock import to_posix
+from hueyd.daemon.admin import _unreachable, describe_storage
+from hueyd.daemon.config import ConfigError
+from hueyd.daemon.huey_format import Refused
+from hueyd.daemon.huey_source import Entry, HueySource
+from hueyd.daemon.loader import load_app, storage_refused
+from hueyd.daemon.redact import redact
+from hueyd.exitcodes import EX_OK
+from hueyd.storage.base import StorageError, StorageUnusable
+from hueyd.storage.redis.client import describe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hueyd.api.huey import Huey
+    from hueyd.api.task import Task
+    from hueyd.daemon.config import Config
+
+#: refusals printed one per line; past this many, one line says how many more
+MAX_REASONS = 20
+
+
+@dataclass
+class Tally:
+    """What a run moved (or, dry, would move), skipped and refused."""
+
+    queued: int = 0
+    scheduled: int = 0
+    results: int = 0
+    present: int = 0
+    locks: int = 0
+    refused: list[str] = field(default_factory=list)
+
+    def lines(self, dry_run: bool) -> list[str]:
+        moved = "would move" if dry_run else "moved"
+        lines = [f"queued     {self.queued} {moved}",
+                 f"scheduled  {self.scheduled} {moved}",
+                 f"results    {self.results} {moved}",
+                 f"skipped    {self.present + self.locks} (already in hueyd: "
+                 f"{self.present}, huey locks: {self.locks})",
+                 f"refused    {len(self.refused)} (left in huey's keys)"]
+        lines += [f"refused: {reason}" for reason in self.refused[:MAX_REASONS]]
+        if len(self.refused) > MAX_REASONS:
+            lines.append(f"refused: ... and {len(self.refused) - MAX_REASONS} more")
+        return lines
+
+
+def app_packages(huey: Huey, app: str | None) -> frozenset[str]:
+    """Top-level packages of the app's tasks and of its import path: whose classes a
+    task argument or a result may name."""
+    names = [*huey.registry.names, app or ""]
+    return frozenset(name.partition(".")[0] for name in names if name)
+
+
+class Migration:
+    """One pass over huey's keys into ``huey``'s storage (changing nothing if ``dry_run``)."""
+
+    def __init__(self, huey: Huey, source: HueySource, packages: frozenset[str],
+                 dry_run: bool) -> None:
+        self.huey, self.source, self.packages, self.dry_run = huey, source, packages, dry_run
+        self.storage = huey.storage
+        self.tally = Tally()
+        self.present: set[str] = set()
+
+    def run(self) -> Tally:
+        self.present = {t.id for t in self.huey.pending()} | \
+            {t.id for t in self.huey.scheduled()}
+        for entry in self.source.queued():
+            self._queued(entry)
+        for entry in self.source.scheduled():
+            self._scheduled(entry)
+        for key, raw in self.source.values().items():
+            self._value(key, raw)
+        return self.tally
+
+    def _task(self, entry: Entry, where: str) -> Task | None:
+        try:
+            return huey_convert.task(huey_format.message(entry.data, self.packages), self.huey)
+        except Refused as exc:
+            self.tally.refused.append(f"{where}: {exc}")
+            return None
+
+    def _write(self, task_id: str, write: Callable[[], None]) -> bool:
+        """Write unless hueyd holds the id already; True if written (or would be)."""
+        if task_id in self.present:
+            self.tally.present += 1
+            return False
+        if not self.dry_run:
+            write()
+            self.present.add(task_id)
+        return True
+
+    def _queued(self, entry: Entry) -> None:
+        task = self._task(entry, self.source.queue_key)
+        if task is None:
+            return
+        data = self.huey.serialize_task(task)
+        if self._write(task.id, lambda: self.storage.enqueue(data, task.priority)):
+            self.tally.queued += 1
+        if not self.dry_run:
+            self.source.remove_queued(entry)
+
+    def _scheduled(self, entry: Entry) -> None:
+        task = self._task(entry, self.source.schedule_key)
+        if task is None:
+            return
+        data = self.huey.serialize_task(task)
+        due = entry.score if task.eta is None else to_posix(task.eta, self.huey.utc)
+        if self._write(task.id, lambda: self.storage.add_to_schedule(data, due, task.priority)):
+            self.tally.scheduled += 1
+        if not self.dry_run:
+            self.source.remove_scheduled(entry)
+
+    def _value(self, key: str, raw: bytes) -> None:
+        """A result, a revocation or a value the app put; huey's locks stay where they are."""
+        if huey_convert.is_lock(key, self.huey.name):
+            self.tally.locks += 1
+            return
+        try:
+            data = self._converted(key, raw)
+        except Refused as exc:
+            self.tally.refused.append(f"{self.source.results_key} {key}: {exc}")
+            return
+        if self.storage.peek_data(key) is not None:
+            self.tally.present += 1
+        else:
+            self.tally.results += 1
+            if not self.dry_run:
+                self.storage.put_data(key, data, is_result=huey_convert.is_result(key))
+        if not self.dry_run:
+            self.source.remove_value(key)
+
+    def _converted(self, key: str, raw: bytes) -> bytes:
+        value = huey_format.load(raw, self.packages)
+        if huey_convert.is_revocation(key):
+            return huey_convert.revocation(value, self.huey.utc)
+        try:
+            return self.huey.serializer.serialize(value)
+        except Exception as exc:  # a value of the app's that hueyd's serializer refuses
+            raise Refused(f"cannot re-encode: {type(exc).__name__}: {exc}") from None
+
+
+def source_client(config: Config, huey: Huey, from_url: str | None) -> Any:
+    """A Redis client on huey's keys: ``--from-url``, or the instance's own Redis."""
+    if from_url:
+        try:
+            return redis.Redis.from_url(from_url)
+        except ValueError as exc:
+            raise ConfigError(config.config_path, "--from-url", str(exc)) from None
+    pool = getattr(huey.storage, "pool", None)
+    if isinstance(pool, redis.ConnectionPool):
+        return redis.Redis(connection_pool=pool)
+    raise ConfigError(config.config_path, "--from-url", f"the instance's storage is "
+                      f"{describe_storage(huey.storage)}, not Redis: name huey's Redis "
+                      "with --from-url redis://HOST:PORT/DB")
+
+
+def from_huey_command(config: Config, dry_run: bool = False,
+                      from_url: str | None = None) -> int:
+    """Move (or, ``dry_run``, count) what huey holds; print the counts, one line each."""
+    huey = load_app(config)
+    conn = None
+    try:
+        conn = source_client(config, huey, from_url)
+        source = HueySource(conn, huey.name)
+        print(redact(f"hueyd: migrate from-huey{' --dry-run' if dry_run else ''}: huey "
+                     f"{huey.name!r} at {describe(conn.connection_pool)} -> "
+                     f"{describe_storage(huey.storage)}"), flush=True)
+        migration = Migration(huey, source, app_packages(huey, config.app), dry_run)
+        try:
+            migration.run()
+        finally:
+            print("\n".join(migration.tally.lines(dry_run)), flush=True)
+    except redis.AuthenticationError as exc:
+        raise ConfigError(config.config_path, "--from-url" if from_url else "redis_url",
+                          f"huey's Redis refused us: {exc}") from None
+    except StorageUnusable as exc:
+        raise storage_refused(config, exc) from None
+    except (redis.RedisError, StorageError) as exc:
+        return _unreachable("migrate from-huey", exc)
+    finally:
+        huey.storage.close()
+        if conn is not None and from_url:
+            conn.close()
+    return EX_OK
