@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from hueyd.daemon import huey_convert, huey_format
 from hueyd.api.clock import to_posix
+from hueyd.daemon import huey_convert, huey_format
 from hueyd.daemon.admin import _unreachable, describe_storage
 from hueyd.daemon.config import ConfigError
 from hueyd.daemon.huey_format import Refused
