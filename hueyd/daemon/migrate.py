@@ -26,7 +26,7 @@ from hueyd.daemon.loader import load_app, storage_refused
 from hueyd.daemon.redact import redact
 from hueyd.exitcodes import EX_OK
 from hueyd.storage.base import StorageError, StorageUnusable
-from hueyd.storage.redis.client import describe
+from hueyd.storage.redis.client import build_pool
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -157,46 +157,55 @@ class Migration:
             raise Refused(f"cannot re-encode: {type(exc).__name__}: {exc}") from None
 
 
-def source_client(config: Config, huey: Huey, from_url: str | None) -> Any:
-    """A Redis client on huey's keys: ``--from-url``, or the instance's own Redis."""
+def source_pool(config: Config, huey: Huey, from_url: str | None) -> Any:
+    """The Redis pool of huey's keys: ``--from-url``, or the instance's own Redis."""
     if from_url:
         try:
-            return redis.Redis.from_url(from_url)
+            return build_pool(from_url, None, None, {})[0]
         except ValueError as exc:
             raise ConfigError(config.config_path, "--from-url", str(exc)) from None
     pool = getattr(huey.storage, "pool", None)
     if isinstance(pool, redis.ConnectionPool):
-        return redis.Redis(connection_pool=pool)
+        return pool
     raise ConfigError(config.config_path, "--from-url", f"the instance's storage is "
                       f"{describe_storage(huey.storage)}, not Redis: name huey's Redis "
                       "with --from-url redis://HOST:PORT/DB")
+
+
+def open_source(config: Config, huey: Huey, from_url: str | None) -> HueySource:
+    """huey's keys, once both Redis servers answered (a refusal names its setting)."""
+    source = HueySource(source_pool(config, huey, from_url), huey.name)
+    try:
+        source.ping()
+    except StorageUnusable as exc:
+        if not from_url:
+            raise storage_refused(config, exc) from None
+        raise ConfigError(config.config_path, "--from-url", f"refused: {exc}") from None
+    return source
 
 
 def from_huey_command(config: Config, dry_run: bool = False,
                       from_url: str | None = None) -> int:
     """Move (or, ``dry_run``, count) what huey holds; print the counts, one line each."""
     huey = load_app(config)
-    conn = None
+    source = None
     try:
-        conn = source_client(config, huey, from_url)
-        source = HueySource(conn, huey.name)
+        source = open_source(config, huey, from_url)
+        huey.storage.ping()
         print(redact(f"hueyd: migrate from-huey{' --dry-run' if dry_run else ''}: huey "
-                     f"{huey.name!r} at {describe(conn.connection_pool)} -> "
+                     f"{huey.name!r} at {source.location} -> "
                      f"{describe_storage(huey.storage)}"), flush=True)
         migration = Migration(huey, source, app_packages(huey, config.app), dry_run)
         try:
             migration.run()
         finally:
             print("\n".join(migration.tally.lines(dry_run)), flush=True)
-    except redis.AuthenticationError as exc:
-        raise ConfigError(config.config_path, "--from-url" if from_url else "redis_url",
-                          f"huey's Redis refused us: {exc}") from None
     except StorageUnusable as exc:
         raise storage_refused(config, exc) from None
-    except (redis.RedisError, StorageError) as exc:
+    except StorageError as exc:
         return _unreachable("migrate from-huey", exc)
     finally:
         huey.storage.close()
-        if conn is not None and from_url:
-            conn.close()
+        if source is not None and from_url:
+            source.conn.connection_pool.disconnect()
     return EX_OK

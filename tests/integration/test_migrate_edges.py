@@ -81,3 +81,11 @@ def test_a_missing_config_file_is_one_line_78(make_app, tmp_path):
     app = make_app("sqlite", name="shop")
     done = hueyd(app, "--config", str(tmp_path / "absent.yaml"), "--dry-run")
     assert done.returncode == 78 and "absent.yaml" in one_line(done)
+
+
+def test_a_refused_password_is_one_line_78_without_the_password(make_app, redis_server):
+    app = make_app("sqlite", name="shop")
+    url = f"redis://nobody:s3cr3t-Pa55@127.0.0.1:{redis_server.port}/0"
+    done = hueyd(app, "--config", write_config(app), "--from-url", url)
+    assert done.returncode == 78, done.stderr
+    assert "refused" in one_line(done) and "s3cr3t-Pa55" not in done.stderr + done.stdout
