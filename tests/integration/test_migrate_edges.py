@@ -89,3 +89,14 @@ def test_a_refused_password_is_one_line_78_without_the_password(make_app, redis_
     done = hueyd(app, "--config", write_config(app), "--from-url", url)
     assert done.returncode == 78, done.stderr
     assert "refused" in one_line(done) and "s3cr3t-Pa55" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (["migrate"], "required: source"),
+    (["migrate", "from-rq", "--config", "x.yaml"], "invalid choice: 'from-rq'"),
+    (["migrate", "from-huey", "a.b", "--dry-run"], "cannot import a.b"),
+])
+def test_usage_mistakes_are_one_line_78(args, words, tmp_path):
+    done = subprocess.run([*HUEYD, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 78 and words in one_line(done), done.stderr
