@@ -9,15 +9,20 @@ defined in the application's own packages (its task arguments and return values)
 Anything else (``os.system``, ``builtins.eval``, a dotted name) is refused before it is
 called: the entry is reported and left where it is.
 
-A huey signature is removed, not checked (hueyd has no huey key): this allowlist is
-the check. The data comes from the operator's own Redis; the app's classes are trusted.
+A huey ``SignedSerializer``'s signature is checked when the ported app's serializer
+has huey's ``secret`` and ``salt``; otherwise it is removed unchecked and this allowlist
+is the only check. The data comes from the operator's own Redis; the app's classes are
+trusted.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import io
 import pickle
 import zlib
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from hueyd.api.result import SKIPPED, Error
@@ -118,21 +123,49 @@ def _decompress(data: bytes) -> bytes:
     return plain
 
 
-def _unsigned(data: bytes) -> bytes:
-    """The pickle without a huey SignedSerializer's ``:<hex digest>`` (a pickle ends in '.')."""
+@dataclass(frozen=True)
+class HueyKey:
+    """huey's SignedSerializer key: HMAC-SHA1 keyed with SHA1(salt + secret)."""
+
+    secret: bytes
+    salt: bytes
+
+    @classmethod
+    def of(cls, serializer: Any) -> HueyKey | None:
+        """The key of a serializer in huey's signed format (one with ``secret`` and
+        ``salt``, as huey's and hueyd's SignedSerializer), or None."""
+        secret, salt = getattr(serializer, "secret", None), getattr(serializer, "salt", None)
+        if isinstance(secret, bytes) and isinstance(salt, bytes):
+            return cls(secret, salt)
+        return None
+
+    def signature(self, message: bytes) -> bytes:
+        key = hashlib.sha1(self.salt + self.secret).digest()
+        return hmac.new(key, message, hashlib.sha1).hexdigest().encode("ascii")
+
+
+def _unsigned(data: bytes, key: HueyKey | None) -> bytes:
+    """The pickle without a huey SignedSerializer's ``:<hex digest>`` (a pickle ends in
+    '.'), checked with ``key`` when there is one."""
     tail = data[-_SIGNATURE_LEN:]
-    if (len(data) > _SIGNATURE_LEN and tail[:1] == b":" and set(tail[1:]) <= _HEX
-            and data[-_SIGNATURE_LEN - 1:-_SIGNATURE_LEN] == b"."):
-        return data[:-_SIGNATURE_LEN]
-    return data
+    signed = (len(data) > _SIGNATURE_LEN and tail[:1] == b":" and set(tail[1:]) <= _HEX
+              and data[-_SIGNATURE_LEN - 1:-_SIGNATURE_LEN] == b".")
+    message = data[:-_SIGNATURE_LEN] if signed else data
+    if key is not None:
+        if not signed:
+            raise Refused("not signed, and the app's SignedSerializer expects a signature")
+        if not hmac.compare_digest(tail[1:], key.signature(message)):
+            raise Refused("huey signature mismatch (another secret or salt)")
+    return message
 
 
-def load(data: bytes, app_packages: frozenset[str]) -> Any:
+def load(data: bytes, app_packages: frozenset[str], key: HueyKey | None = None) -> Any:
     """The object huey stored in ``data``; :class:`Refused` with the reason otherwise."""
     if not isinstance(data, bytes) or not data:
         raise Refused("empty entry")
+    plain = _unsigned(_decompress(data), key)
     try:
-        return _Unpickler(_unsigned(_decompress(data)), app_packages).load()
+        return _Unpickler(plain, app_packages).load()
     except Refused:
         raise
     except RecursionError:
@@ -141,9 +174,10 @@ def load(data: bytes, app_packages: frozenset[str]) -> Any:
         raise Refused(f"not a huey entry: {type(exc).__name__}: {str(exc)[:80]}") from None
 
 
-def message(data: bytes, app_packages: frozenset[str]) -> HueyMessage:
+def message(data: bytes, app_packages: frozenset[str],
+            key: HueyKey | None = None) -> HueyMessage:
     """The task message huey queued or scheduled in ``data``."""
-    found = load(data, app_packages)
+    found = load(data, app_packages, key)
     if not isinstance(found, HueyMessage):
         raise Refused(f"not a huey task message (a {type(found).__name__})")
     return found

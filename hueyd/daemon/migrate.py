@@ -75,6 +75,7 @@ class Migration:
     def __init__(self, huey: Huey, source: HueySource, packages: frozenset[str],
                  dry_run: bool) -> None:
         self.huey, self.source, self.packages, self.dry_run = huey, source, packages, dry_run
+        self.key = huey_format.HueyKey.of(huey.serializer)
         self.storage = huey.storage
         self.tally = Tally()
         self.present: set[str] = set()
@@ -92,7 +93,8 @@ class Migration:
 
     def _task(self, entry: Entry, where: str) -> Task | None:
         try:
-            return huey_convert.task(huey_format.message(entry.data, self.packages), self.huey)
+            found = huey_format.message(entry.data, self.packages, self.key)
+            return huey_convert.task(found, self.huey)
         except Refused as exc:
             self.tally.refused.append(f"{where}: {exc}")
             return None
@@ -148,7 +150,7 @@ class Migration:
             self.source.remove_value(key)
 
     def _converted(self, key: str, raw: bytes) -> bytes:
-        value = huey_format.load(raw, self.packages)
+        value = huey_format.load(raw, self.packages, self.key)
         if huey_convert.is_revocation(key):
             return huey_convert.revocation(value, self.huey.utc)
         try:

@@ -47,6 +47,25 @@ def test_a_huey_message_reads_back_whatever_serializer_wrote_it(signed, compress
     assert found.on_complete.id == "t2" and found.chord_config is None
 
 
+class Signed:
+    """A serializer with huey's ``secret`` and ``salt`` attributes (huey's SignedSerializer)."""
+
+    def __init__(self, secret: bytes, salt: bytes = b"huey") -> None:
+        self.secret, self.salt = secret, salt
+
+
+@pytest.mark.parametrize("compress", [None, "zlib"])
+def test_a_huey_signature_is_checked_when_the_app_has_huey_s_key(compress):
+    key = huey_format.HueyKey.of(Signed(b"secret"))
+    signed = as_huey(lambda m: message(m), b"secret", compress)
+    assert huey_format.message(signed, APP, key).id == "t1"
+    with pytest.raises(Refused, match="huey signature mismatch"):
+        huey_format.message(as_huey(lambda m: message(m), b"other", compress), APP, key)
+    with pytest.raises(Refused, match="not signed"):
+        huey_format.message(as_huey(lambda m: message(m), None, compress), APP, key)
+    assert huey_format.HueyKey.of(object()) is None
+
+
 def test_huey_error_and_skipped_become_hueyd_s():
     data = as_huey(lambda m: [m["huey.utils"].Error({"error": "boom"}), m["huey.utils"].SKIPPED])
     assert huey_format.load(data, APP) == [Error({"error": "boom"}), SKIPPED]
