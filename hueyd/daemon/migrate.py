@@ -91,13 +91,23 @@ class Migration:
             self._value(key, raw)
         return self.tally
 
-    def _task(self, entry: Entry, where: str) -> Task | None:
+    def _task(self, entry: Entry, where: str) -> tuple[Task, bytes] | None:
+        """The task in huey's entry and its message in hueyd's format, or None (refused)."""
         try:
-            found = huey_format.message(entry.data, self.packages, self.key)
-            return huey_convert.task(found, self.huey)
+            task = huey_convert.task(huey_format.message(entry.data, self.packages, self.key),
+                                     self.huey)
+            return task, self._encoded(lambda: self.huey.serialize_task(task))
         except Refused as exc:
             self.tally.refused.append(f"{where}: {exc}")
             return None
+
+    @staticmethod
+    def _encoded(encode: Callable[[], bytes]) -> bytes:
+        """hueyd's bytes for what was read; Refused when the app's serializer cannot."""
+        try:
+            return encode()
+        except Exception as exc:  # a value the instance's serializer refuses
+            raise Refused(f"cannot re-encode: {type(exc).__name__}: {exc}") from None
 
     def _write(self, task_id: str, write: Callable[[], None]) -> bool:
         """Write unless hueyd holds the id already; True if written (or would be)."""
@@ -110,20 +120,20 @@ class Migration:
         return True
 
     def _queued(self, entry: Entry) -> None:
-        task = self._task(entry, self.source.queue_key)
-        if task is None:
+        found = self._task(entry, self.source.queue_key)
+        if found is None:
             return
-        data = self.huey.serialize_task(task)
+        task, data = found
         if self._write(task.id, lambda: self.storage.enqueue(data, task.priority)):
             self.tally.queued += 1
         if not self.dry_run:
             self.source.remove_queued(entry)
 
     def _scheduled(self, entry: Entry) -> None:
-        task = self._task(entry, self.source.schedule_key)
-        if task is None:
+        found = self._task(entry, self.source.schedule_key)
+        if found is None:
             return
-        data = self.huey.serialize_task(task)
+        task, data = found
         due = entry.score if task.eta is None else to_posix(task.eta, self.huey.utc)
         if self._write(task.id, lambda: self.storage.add_to_schedule(data, due, task.priority)):
             self.tally.scheduled += 1
@@ -140,7 +150,7 @@ class Migration:
         except Refused as exc:
             self.tally.refused.append(f"{self.source.results_key} {key}: {exc}")
             return
-        if self.storage.peek_data(key) is not None:
+        if self.storage.has_data_for_key(key):
             self.tally.present += 1
         else:
             self.tally.results += 1
@@ -153,10 +163,7 @@ class Migration:
         value = huey_format.load(raw, self.packages, self.key)
         if huey_convert.is_revocation(key):
             return huey_convert.revocation(value, self.huey.utc)
-        try:
-            return self.huey.serializer.serialize(value)
-        except Exception as exc:  # a value of the app's that hueyd's serializer refuses
-            raise Refused(f"cannot re-encode: {type(exc).__name__}: {exc}") from None
+        return self._encoded(lambda: self.huey.serializer.serialize(value))
 
 
 def source_pool(config: Config, huey: Huey, from_url: str | None) -> Any:
