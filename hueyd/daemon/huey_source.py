@@ -1,12 +1,13 @@
-"""What a huey 3.x RedisHuey or PriorityRedisHuey keeps in Redis, read and removed entry
-by entry.
+"""What a huey 3.x RedisHuey or PriorityRedisHuey (or their -Expire variants) keeps in
+Redis, read and removed entry by entry.
 
 huey's keys for a Huey named NAME (characters other than ``[A-Za-z0-9_]`` dropped,
 as huey's ``clean_name`` does): ``huey.redis.NAME`` the queue (a list, oldest at the
 right; a sorted set for the priority variant, score ``-priority``, each member
 prefixed with 8 bytes of enqueue time), ``huey.schedule.NAME`` (a sorted set scored
 by due time) and ``huey.results.NAME`` (a hash: results, revocations, locks, values
-put by the app). Removing an entry is one atomic command for that exact member, so
+put by the app; the -Expire variants keep each of these in a string key
+``huey.r.NAME.<key>`` instead). Removing an entry is one atomic command for that exact member, so
 an entry is either still in huey's keys or gone from them, never half-moved. Redis
 errors become StorageError as everywhere else (``translate_errors``).
 """
@@ -36,6 +37,16 @@ class Entry:
     score: float | None = None
 
 
+@dataclass(frozen=True)
+class Value:
+    """One entry of huey's key/value store: its key, its bytes, and the string key that
+    holds it (the -Expire variants) or None (a field of the results hash)."""
+
+    key: str
+    data: bytes
+    string_key: bytes | None = None
+
+
 class HueySource:
     """huey's keys for the Huey ``name`` on the Redis behind ``pool``."""
 
@@ -46,6 +57,7 @@ class HueySource:
         self.queue_key = f"huey.redis.{name}"
         self.schedule_key = f"huey.schedule.{name}"
         self.results_key = f"huey.results.{name}"
+        self.value_prefix = f"huey.r.{name}.".encode()
 
     @translate_errors
     def ping(self) -> None:
@@ -66,10 +78,15 @@ class HueySource:
                 for m, s in self.conn.zrange(self.schedule_key, 0, -1, withscores=True)]
 
     @translate_errors
-    def values(self) -> dict[str, bytes]:
-        """Every field of the results hash (field names decoded, values raw)."""
-        return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): v
-                for k, v in self.conn.hgetall(self.results_key).items()}
+    def values(self) -> list[Value]:
+        """Every field of the results hash, then every ``huey.r.NAME.*`` string key."""
+        found = [Value(_text(k), v) for k, v in self.conn.hgetall(self.results_key).items()]
+        for string_key in self.conn.scan_iter(match=self.value_prefix + b"*", count=1000):
+            data = self.conn.get(string_key)
+            if data is not None:  # expired since the scan saw it
+                found.append(Value(_text(string_key[len(self.value_prefix):]), data,
+                                   string_key))
+        return found
 
     @translate_errors
     def remove_queued(self, entry: Entry) -> None:
@@ -83,5 +100,12 @@ class HueySource:
         self.conn.zrem(self.schedule_key, entry.member)
 
     @translate_errors
-    def remove_value(self, field: str) -> None:
-        self.conn.hdel(self.results_key, field)
+    def remove_value(self, value: Value) -> None:
+        if value.string_key is None:
+            self.conn.hdel(self.results_key, value.key)
+        else:
+            self.conn.delete(value.string_key)
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode("utf-8", "replace") if isinstance(key, bytes) else key

@@ -21,7 +21,7 @@ from hueyd.daemon import huey_convert, huey_format
 from hueyd.daemon.admin import _unreachable, describe_storage
 from hueyd.daemon.config import ConfigError
 from hueyd.daemon.huey_format import Refused
-from hueyd.daemon.huey_source import Entry, HueySource
+from hueyd.daemon.huey_source import Entry, HueySource, Value
 from hueyd.daemon.loader import load_app, storage_refused
 from hueyd.daemon.redact import redact
 from hueyd.exitcodes import EX_OK
@@ -87,8 +87,8 @@ class Migration:
             self._queued(entry)
         for entry in self.source.scheduled():
             self._scheduled(entry)
-        for key, raw in self.source.values().items():
-            self._value(key, raw)
+        for value in self.source.values():
+            self._value(value)
         return self.tally
 
     def _task(self, entry: Entry, where: str) -> tuple[Task, bytes] | None:
@@ -140,15 +140,18 @@ class Migration:
         if not self.dry_run:
             self.source.remove_scheduled(entry)
 
-    def _value(self, key: str, raw: bytes) -> None:
+    def _value(self, value: Value) -> None:
         """A result, a revocation or a value the app put; huey's locks stay where they are."""
+        key = value.key
         if huey_convert.is_lock(key, self.huey.name):
             self.tally.locks += 1
             return
         try:
-            data = self._converted(key, raw)
+            data = self._converted(key, value.data)
         except Refused as exc:
-            self.tally.refused.append(f"{self.source.results_key} {key}: {exc}")
+            where = value.string_key.decode("utf-8", "replace") if value.string_key \
+                else f"{self.source.results_key} {key}"
+            self.tally.refused.append(f"{where}: {exc}")
             return
         if self.storage.has_data_for_key(key):
             self.tally.present += 1
@@ -157,7 +160,7 @@ class Migration:
             if not self.dry_run:
                 self.storage.put_data(key, data, is_result=huey_convert.is_result(key))
         if not self.dry_run:
-            self.source.remove_value(key)
+            self.source.remove_value(value)
 
     def _converted(self, key: str, raw: bytes) -> bytes:
         value = huey_format.load(raw, self.packages, self.key)

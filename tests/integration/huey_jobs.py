@@ -8,10 +8,11 @@ import datetime
 import os
 from typing import NamedTuple
 
-from huey import PriorityRedisHuey, RedisHuey
+from huey import PriorityRedisHuey, RedisExpireHuey, RedisHuey
 
 OUT = os.environ["MIGRATE_OUT"]
-FLAVOUR = {"RedisHuey": RedisHuey, "PriorityRedisHuey": PriorityRedisHuey}
+FLAVOUR = {"RedisHuey": RedisHuey, "PriorityRedisHuey": PriorityRedisHuey,
+           "RedisExpireHuey": RedisExpireHuey}
 huey = FLAVOUR[os.environ["MIGRATE_FLAVOUR"]]("shop", url=os.environ["MIGRATE_REDIS"])
 
 

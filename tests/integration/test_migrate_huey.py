@@ -78,7 +78,7 @@ class Deployment:
                                 env={**self.env, "PYTHONPATH": "."}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for(lambda: self.redis.hlen("huey.results.shop") >= results and
+            wait_for(lambda: self.values() >= results and
                      self.redis.zcard("huey.schedule.shop") >= scheduled, 30,
                      message="huey's consumer storing results and scheduling")
         finally:
@@ -89,6 +89,11 @@ class Deployment:
                 proc.kill()
                 proc.wait(5)
             log.close()
+
+    def values(self) -> int:
+        """Entries of huey's key/value store: the results hash, or (-Expire) string keys."""
+        return self.redis.hlen("huey.results.shop") + \
+            len(list(self.redis.scan_iter(match="huey.r.shop.*")))
 
     def hueyd(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*HUEYD, *args], cwd=self.port_dir, capture_output=True,
@@ -138,7 +143,8 @@ def plant_hostile(deploy: Deployment) -> None:
     deploy.redis.zadd("huey.schedule.shop", {evil: 1.0})
 
 
-@pytest.mark.parametrize("flavour,signed", [("RedisHuey", False), ("PriorityRedisHuey", True)])
+@pytest.mark.parametrize("flavour,signed", [("RedisHuey", False), ("PriorityRedisHuey", True),
+                                            ("RedisExpireHuey", False)])
 def test_huey_deployment_moves_to_hueyd(huey_venv, redis_url, tmp_path, hueyd_proc,
                                         flavour, signed):
     deploy = Deployment(tmp_path, huey_venv, redis_url, flavour)
@@ -175,8 +181,7 @@ def test_huey_deployment_moves_to_hueyd(huey_venv, redis_url, tmp_path, hueyd_pr
     # the refused members are still in huey's keys, everything else is gone from them
     queue_left = (deploy.redis.zcard if flavour.startswith("Priority")
                   else deploy.redis.llen)("huey.redis.shop")
-    assert (queue_left, deploy.redis.zcard("huey.schedule.shop"),
-            deploy.redis.hlen("huey.results.shop")) == (2, 1, 0)
+    assert (queue_left, deploy.redis.zcard("huey.schedule.shop"), deploy.values()) == (2, 1, 0)
 
     daemon = hueyd_proc(_app_for(deploy), "--config", str(config))
     wanted = collections.Counter([f"queued {i}" for i in range(QUEUED)] +
