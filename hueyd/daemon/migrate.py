@@ -26,6 +26,7 @@ from hueyd.daemon.loader import load_app, storage_refused
 from hueyd.daemon.redact import redact
 from hueyd.exitcodes import EX_OK
 from hueyd.storage.base import StorageError, StorageUnusable
+from hueyd.storage.memory import MemoryStorage
 from hueyd.storage.redis.client import build_pool
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -186,6 +187,9 @@ def source_pool(config: Config, huey: Huey, from_url: str | None) -> Any:
 
 def open_source(config: Config, huey: Huey, from_url: str | None) -> HueySource:
     """huey's keys, once both Redis servers answered (a refusal names its setting)."""
+    if isinstance(huey.storage, MemoryStorage):
+        raise ConfigError(config.config_path, "app", "the instance's storage is in memory: "
+                          "what moves would be lost when this command exits")
     source = HueySource(source_pool(config, huey, from_url), huey.name)
     try:
         source.ping()

@@ -5,7 +5,8 @@ redis-server under huey's keys.
 - a run interrupted between writing a task to hueyd and removing it from huey's keys
   leaves it in both: the next run removes it from huey's and does not write it again;
 - an SQLite instance takes huey's Redis from ``--from-url``; without it, one line, 78;
-- an unreachable Redis is one line, 69; a missing config file one line, 78.
+- an unreachable Redis is one line, 69; a missing config file, a refused password, a
+  usage mistake and an instance in memory (nothing would keep what moves) one line, 78.
 """
 from __future__ import annotations
 
@@ -100,3 +101,12 @@ def test_usage_mistakes_are_one_line_78(args, words, tmp_path):
     done = subprocess.run([*HUEYD, *args], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 78 and words in one_line(done), done.stderr
+
+
+def test_a_memory_instance_is_refused_nothing_would_keep_what_moves(tmp_path):
+    (tmp_path / "memapp.py").write_text("from hueyd import MemoryHuey\nhuey = MemoryHuey('shop')\n")
+    done = subprocess.run([*HUEYD, "migrate", "from-huey", "memapp.huey", "--from-url",
+                           "redis://127.0.0.1:1/0"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert done.returncode == 78 and "in memory" in one_line(done), done.stderr
