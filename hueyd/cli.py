@@ -62,7 +62,8 @@ def build_parser() -> Parser:
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
     migrate = commands.add_parser("migrate", help="move what a stopped huey deployment of "
                                   "the same name holds into the instance's storage")
-    migrate.add_argument("source", choices=("from-huey",))
+    migrate.add_argument("source", choices=("from-huey",), help="from-huey: a stopped huey "
+                         "3.x RedisHuey or PriorityRedisHuey of the app's name")
     add_app_arguments(migrate)
     migrate.add_argument("--dry-run", action="store_true", help="change nothing, print "
                          "what would move")
