@@ -82,9 +82,10 @@ def is_result(key: str) -> bool:
     return RESULT_KEY.fullmatch(key) is not None
 
 
-def is_lock(key: str, huey_name: str) -> bool:
-    """huey's ``lock_task`` keys: stale once huey's consumer stopped, so not moved."""
-    return key.startswith(f"{huey_name}.lock.")
+def is_bookkeeping(key: str, huey_name: str) -> bool:
+    """huey's ``lock_task`` locks and ``rate_limit`` windows: stale once huey's consumer
+    stopped (hueyd keeps its own rate-limit counts, in its own format), so not moved."""
+    return key.startswith((f"{huey_name}.lock.", f"{huey_name}.rl."))
 
 
 def is_revocation(key: str) -> bool:

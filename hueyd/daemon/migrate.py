@@ -55,7 +55,7 @@ class Tally:
                  f"scheduled  {self.scheduled} {moved}",
                  f"results    {self.results} {moved}",
                  f"skipped    {self.present + self.locks} (already in hueyd: "
-                 f"{self.present}, huey locks: {self.locks})",
+                 f"{self.present}, huey locks and rate limits: {self.locks})",
                  f"refused    {len(self.refused)} (left in huey's keys)"]
         lines += [f"refused: {reason}" for reason in self.refused[:MAX_REASONS]]
         if len(self.refused) > MAX_REASONS:
@@ -142,9 +142,10 @@ class Migration:
             self.source.remove_scheduled(entry)
 
     def _value(self, value: Value) -> None:
-        """A result, a revocation or a value the app put; huey's locks stay where they are."""
+        """A result, a revocation or a value the app put; huey's locks and rate-limit
+        windows stay where they are."""
         key = value.key
-        if huey_convert.is_lock(key, self.huey.name):
+        if huey_convert.is_bookkeeping(key, self.huey.name):
             self.tally.locks += 1
             return
         try:

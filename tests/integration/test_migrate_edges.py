@@ -53,6 +53,29 @@ def test_an_interrupted_run_is_finished_by_the_next_without_duplicates(make_app,
     assert [t.args for t in pending] == [(1, 1), (2, 2), (3, 3)]
 
 
+def test_results_and_revocations_move_locks_and_rate_limits_stay(make_app, redis_url):
+    import datetime as dt
+
+    from hueyd.api.revocation import decode_entry
+    app = make_app("redis", name="shop")
+    result_id = "0b0e7b44-8f05-4a8c-9a52-1f0ad2c1d6a1"
+    until = dt.datetime(2030, 1, 1)
+    source = redis.Redis.from_url(redis_url)
+    source.hset("huey.results.shop", mapping={
+        result_id: as_huey(lambda m: {"total": 3}),
+        "r:t-9": as_huey(lambda m: (until, False)),
+        "shop.lock.nightly": b"1",
+        "shop.rl.api.w": as_huey(lambda m: 12345)})
+    done = hueyd(app, "--config", write_config(app))
+    assert done.returncode == 0, done.stderr
+    assert "results    2 moved" in done.stdout, done.stdout
+    assert "huey locks and rate limits: 2" in done.stdout, done.stdout
+    assert app.huey.result(result_id) == {"total": 3}
+    assert decode_entry(app.huey.storage.peek_data("r:t-9")) == (
+        (until - dt.datetime(1970, 1, 1)).total_seconds(), False)
+    assert sorted(source.hkeys("huey.results.shop")) == [b"shop.lock.nightly", b"shop.rl.api.w"]
+
+
 def test_an_sqlite_instance_reads_huey_from_the_url_it_is_given(make_app, redis_url):
     app = make_app("sqlite", name="shop")
     config = write_config(app)
