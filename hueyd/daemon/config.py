@@ -26,6 +26,7 @@ from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
@@ -269,6 +270,11 @@ class Config:
                                      every(above(0), at_most(limits.MAX_STARTUP_TIMEOUT)))
     pythonpath: tuple[str, ...] = setting((), PATH_LIST, "directories put first on sys.path")
     chdir: str | None = setting(None, OPTIONAL_TEXT, "working directory of the daemon")
+    virtualenv: str | None = setting(None, OPTIONAL_TEXT, "the app's virtualenv: its packages "
+                                     "win over Debian's", flags=("--virtualenv",), metavar="DIR")
+    django_settings: str | None = setting(None, OPTIONAL_TEXT, "Django settings module (app "
+                                          "then defaults to settings.HUEY)",
+                                          flags=("--django-settings",), metavar="MODULE")
     environment: dict[str, str] = setting({}, ENVIRONMENT, "environment variables for the app",
                                           environment)
     log_level: str = setting(
@@ -326,6 +332,8 @@ def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
         if spec is None:
             raise ConfigError(None, name, "unknown setting")
         values[name] = spec.value(raw, None, spec.option, text=True)
+    if values.get("django_settings"):
+        values.setdefault("app", DJANGO_APP)
     if "app" not in values:
         where = "" if path else " (give APP, e.g. blog.main.huey, or --config FILE)"
         raise ConfigError(path, "app", "required: the import path of the application's "

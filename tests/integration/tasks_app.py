@@ -105,6 +105,13 @@ def blocked_signals():
     return int(fields["SigBlk"], 16)
 
 
+@huey.task()
+def module_file(name):
+    """Where ``name`` is imported from in the worker (the app's virtualenv or Debian)."""
+    import importlib
+    return importlib.import_module(name).__file__
+
+
 #: shared by every worker and process of every consumer: at most 4 calls an hour
 @huey.task()
 @huey.rate_limit("burst", limit=4, per=3600, retry=False)

@@ -56,7 +56,7 @@ def test_defaults_are_huey_consumers():
                     delay=0.1, max_delay=10.0, backoff=1.15, health_check_interval=10.0,
                     health_check=True, scheduler_interval=1, utc=True, shutdown_timeout=60.0,
                     task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
-                    environment={}, log_level="INFO", log_file=None, log_format=None,
+                    virtualenv=None, django_settings=None, environment={}, log_level="INFO", log_file=None, log_format=None,
                     redis_url=None, sqlite_path=None, secret_key_file=None, instance=None,
                     config_path=None, daemonize=False, pidfile=None)
     assert dataclasses.asdict(config) == expected

@@ -22,7 +22,9 @@ PACKAGE = os.path.join(ROOT, "hueyd")
 RANK = {"shared": -1, "storage": 0, "api": 1, "consumer": 2, "daemon": 3, "cli": 4}
 #: modules directly under hueyd/ and the layer each belongs to
 TOP_LEVEL = {"__init__": "api", "signals": "api", "exceptions": "api", "exitcodes": "shared",
-             "ratelog": "shared", "selfpipe": "shared", "cli": "cli", "__main__": "cli"}
+             "ratelog": "shared", "selfpipe": "shared", "cli": "cli", "__main__": "cli",
+             # integrations (Django): above everything; nothing in hueyd imports them
+             "contrib": "cli"}
 
 
 def module_name(path: str) -> str:
