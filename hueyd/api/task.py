@@ -31,6 +31,9 @@ class Task:
     default_retry_backoff: float = 0
     default_timeout: float | None = None
     context = False
+    #: the consumer handed this interrupted task back to the queue (SIGNAL_INTERRUPTED):
+    #: it runs again by itself, and huey's re-enqueue recipe must not queue it twice
+    handed_back = False
 
     def __init__(self, args: tuple | None = None, kwargs: dict | None = None,
                  id: str | None = None, eta: dt.datetime | None = None,
@@ -59,6 +62,8 @@ class Task:
         self.on_error = on_error
         #: the storage Message this task came from (never serialized): execute acks it
         self.message: Any = None
+        #: POSIX time it became due (eta or enqueue time), read from its message
+        self.due_at: float | None = None
         self._deadline: float | None = None
 
     @property

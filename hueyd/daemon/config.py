@@ -13,21 +13,42 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
+from hueyd.daemon.kinds import (
+    BOOL,
+    ENVIRONMENT,
+    INT,
+    NUMBER,
+    OPTIONAL_INT,
+    OPTIONAL_NUMBER,
+    OPTIONAL_TEXT,
+    PATH_LIST,
+    TEXT,
+    Check,
+    Kind,
+    above,
+    at_least,
+    at_most,
+    between,
+    every,
+    one_of,
+)
+from hueyd.daemon.kinds import short as _short
 from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+GRACEFUL_SIGNALS = ("INT", "TERM")
 DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SECTIONS = {"logging": "level, file, format", "metrics": "listen"}  # YAML key -> its keys
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -47,86 +68,6 @@ class ConfigError(Exception):
         where = f"{self.file}:{self.line}" if self.file and self.line else self.file
         parts = [p for p in ("hueyd", where, self.key, self.message) if p]
         return redact(" ".join(": ".join(parts).split()))  # one line, never a password
-
-
-# -- kinds: what a value may be, in YAML and as command-line text ---------------------
-@dataclass(frozen=True)
-class Kind:
-    expected: str                     # "an integer", for the error message
-    accepts: Callable[[Any], bool]    # is this YAML value of the kind?
-    from_text: Callable[[str], Any] | None  # command-line text -> value (ValueError if not)
-    normal: Callable[[Any], Any] = lambda value: value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
-
-
-def _number_text(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def _none_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda text: None if text.strip().lower() in ("", "none", "null") else parse(text)
-
-
-BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
-              "false": False, "no": False, "off": False, "0": False}
-
-
-def _bool_text(text: str) -> bool:
-    return BOOL_WORDS[text.strip().lower()]  # KeyError: not a boolean
-
-
-INT = Kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool), int)
-NUMBER = Kind("a number", _is_number, _number_text, float)
-OPTIONAL_NUMBER = Kind("a number or null", lambda v: v is None or _is_number(v),
-                       _none_text(_number_text), lambda v: None if v is None else float(v))
-BOOL = Kind("true or false", lambda v: isinstance(v, bool), _bool_text)
-TEXT = Kind("a string", lambda v: isinstance(v, str) and v != "", str)
-OPTIONAL_TEXT = Kind("a string or null", lambda v: v is None or (isinstance(v, str) and v != ""),
-                     _none_text(str))
-PATH_LIST = Kind("a list of directories",
-                 lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
-                                                  and all(isinstance(p, str) for p in v)),
-                 lambda text: text.split(os.pathsep),
-                 lambda v: (v,) if isinstance(v, str) else tuple(v))
-ENVIRONMENT = Kind("a mapping of variable names to values", lambda v: isinstance(v, dict),
-                   None, lambda v: {k: str(x) if _is_number(x) else x for k, x in v.items()})
-
-
-# -- checks: pure functions returning what is wrong, or None -------------------------
-Check = Callable[[Any], "str | None"]
-
-
-def at_least(low: float) -> Check:
-    return lambda v: None if v >= low else f"must be at least {low:g}, got {v:g}"
-
-
-def above(low: float) -> Check:
-    return lambda v: None if v > low else f"must be greater than {low:g}, got {v:g}"
-
-
-def at_most(high: float) -> Check:
-    return lambda v: None if v <= high else f"must be at most {high:g}, got {v:g}"
-
-
-def every(*checks: Check) -> Check:
-    """The first problem any of ``checks`` finds."""
-    return lambda v: next((p for p in (c(v) for c in checks) if p), None)
-
-
-def between(low: int, high: int) -> Check:
-    return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v}"
-
-
-def one_of(choices: tuple[str, ...]) -> Check:
-    listed = ", ".join(choices)
-    return lambda v: None if v in choices else f"must be one of {listed}, got {_short(v)}"
 
 
 def environment(value: dict) -> str | None:
@@ -261,8 +202,21 @@ class Config:
         Switch(("-u", "--utc"), True, "periodic tasks follow UTC (default)"),
         Switch(("-o", "--localtime"), False, "periodic tasks follow local time")))
     shutdown_timeout: float | None = setting(
-        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on SIGINT (null: no limit)",
-        every(at_least(0), at_most(limits.MAX_TIMEOUT)), ("--shutdown-timeout",))
+        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on a graceful stop "
+        "(null: no limit)", every(at_least(0), at_most(limits.MAX_TIMEOUT)),
+        ("-t", "--shutdown-timeout"), metavar="SECONDS")
+    graceful_signal: str = setting(
+        "INT", Kind(TEXT.expected, TEXT.accepts, str, lambda v: v.upper().removeprefix("SIG")),
+        "the signal that stops gracefully, INT or TERM; the other one interrupts running "
+        "tasks", one_of(GRACEFUL_SIGNALS), ("-g", "--graceful-signal"), metavar="INT|TERM")
+    max_tasks: int | None = setting(None, OPTIONAL_INT, "recycle a worker after it ran this "
+                                    "many tasks (null: never)", at_least(1),
+                                    ("-M", "--max-tasks"), metavar="COUNT")
+    flush_locks: bool = setting(False, BOOL, "flush every task lock at start", switches=(
+        Switch(("-f", "--flush-locks"), True, "flush every task lock at start"),))
+    extra_locks: str | None = setting(None, OPTIONAL_TEXT, "more lock names to flush at "
+                                      "start, separated by commas", flags=("-L", "--extra-locks"),
+                                      metavar="NAMES")
     task_timeout: float | None = setting(
         None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)",
         every(above(0), at_most(limits.MAX_TIMEOUT)), ("--task-timeout",))
@@ -287,6 +241,9 @@ class Config:
                                    metavar="FILE")
     log_format: str | None = setting(None, OPTIONAL_TEXT, "%-style log record format",
                                      log_format, yaml="logging.format")
+    simple_log: bool = setting(False, BOOL, "huey's simple log format: time and message",
+                               switches=(Switch(("-S", "--simple"), True, "simple log format "
+                                                "(time and message)"),))
     redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
                                     redis_url)
     sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")
@@ -300,6 +257,8 @@ class Config:
                                                "detach from the terminal (not under systemd)"),))
     pidfile: str | None = setting(None, OPTIONAL_TEXT, "PID file written with --daemonize",
                                   flags=("--pidfile",), yaml=None, metavar="FILE")
+    metrics_listen: str | None = setting(None, OPTIONAL_TEXT, "Prometheus metrics at HOST:PORT",
+        limits.listen_problem, ("--metrics-listen",), yaml="metrics.listen", metavar="HOST:PORT")
 
 
 def _settings() -> dict[str, Setting]:
@@ -360,13 +319,12 @@ def read_yaml(path: str) -> dict[str, Any]:
     try:
         node, data = yamlfile.parse_mapping(yamlfile.read_text(path))
         for key, raw, line in yamlfile.entries(node, data, ""):
-            if key == "logging":
-                raw = {} if raw is None else raw  # every sub-key commented out
-                if not isinstance(raw, dict):
-                    raise ConfigError(path, key, "expected a mapping with level, file, format, "
+            if key in SECTIONS:
+                if not isinstance(raw, dict | None):  # None: every sub-key commented out
+                    raise ConfigError(path, key, f"expected a mapping with {SECTIONS[key]}, "
                                       f"got {yamlfile.kind_name(raw)}", line)
                 sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
-                entries = yamlfile.entries(sub, raw, "logging.") if raw else []
+                entries = yamlfile.entries(sub, raw, f"{key}.") if raw else []
             else:
                 entries = [(key, raw, line)]
             for yaml_key, value, at in entries:
@@ -380,7 +338,7 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 
 def _unknown(key: str) -> str:
-    known = [k for k in BY_YAML_KEY if k.startswith("logging.") == key.startswith("logging.")]
+    known = [k for k in BY_YAML_KEY if k.rpartition(".")[0] == key.rpartition(".")[0]]
     nested = {s.name: s.yaml for s in BY_YAML_KEY.values() if s.yaml != s.name}
     cli_only = {s.name: s for s in SETTINGS.values() if s.yaml is None and s.command_line}
     if key in nested:
@@ -390,9 +348,4 @@ def _unknown(key: str) -> str:
     close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}"
-
-
-def _short(value: Any) -> str:
-    text = redact(repr(value))  # before cutting: a cut URL no longer looks like one
-    return text if len(text) <= 60 else text[:57] + "..."
 

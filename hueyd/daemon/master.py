@@ -23,7 +23,8 @@ from hueyd.consumer.settings import ConsumerSettings
 from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
-from hueyd.daemon.reexec import START_CWD, keep_notify_env, reexec, take_periodic_minute
+from hueyd.daemon.observer import Observer
+from hueyd.daemon.reexec import START_CWD, keep_notify_env, replace_image, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
 from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
@@ -56,9 +57,12 @@ class Phase(enum.Enum):
     STOPPED = "stopped"
 
 
-def build_consumer(config: Config, huey: Huey, periodic_minute: int | None = None) -> Consumer:
+def build_consumer(config: Config, huey: Huey, periodic_minute: int | None = None,
+                   wake: Callable[[], None] | None = None) -> Consumer:
+    """``wake``: how a worker thread wakes the master (a recycled one is replaced at once)."""
     settings = ConsumerSettings.taken_from(config, {"check_worker_health": "health_check"})
-    return Consumer(huey, settings, reopen_logs=logs.reopen, periodic_minute=periodic_minute)
+    return Consumer(huey, settings, reopen_logs=logs.reopen, periodic_minute=periodic_minute,
+                    wake=wake)
 
 
 class Master:
@@ -78,7 +82,9 @@ class Master:
         self.notifier = notifier
         self.notify_env = notify_env or {}
         self.clock = clock
-        self.consumer = build_consumer(config, huey, periodic_minute)
+        self.wake = lambda: self.wakeup.wake()  # a worker thread wakes the loop
+        self.consumer = build_consumer(config, huey, periodic_minute, self.wake)
+        self.observer = Observer(config, huey, lambda: self.consumer)  # metrics, rates
         self.phase = Phase.STARTING
         self.exit_code = EX_OK
         self.then_reexec = False  # what ends a drain: exit, or re-execute (SIGHUP)
@@ -90,9 +96,10 @@ class Master:
         self.queued: int | None = 0
         self.status_text = ""
         self.problems: list[Verdict] = []
+        graceful, immediate = self.consumer.settings.stop_signals  # -g TERM swaps them
         self.handlers: dict[int, Callable[[], None]] = {
-            signal.SIGINT: self.handle_int,
-            signal.SIGTERM: self.handle_term,
+            graceful: self.handle_int,
+            immediate: self.handle_term,
             signal.SIGHUP: self.handle_hup,
             signal.SIGUSR1: self.handle_usr1,
             signal.SIGCHLD: self.handle_chld,
@@ -108,9 +115,9 @@ class Master:
 
     # -- signals: each runs in the loop, never in the signal handler --------------------
     def handle_int(self) -> None:
-        """Graceful stop: no new tasks, running tasks finish; after shutdown_timeout the
-        rest are interrupted and handed back to the queue; exit 0. A second SIGINT
-        interrupts at once."""
+        """SIGINT (SIGTERM with graceful_signal TERM). Graceful stop: no new tasks,
+        running tasks finish; after shutdown_timeout the rest are interrupted and
+        handed back to the queue; exit 0. A second one interrupts at once."""
         if self.phase is Phase.DRAINING:
             self._interrupt()
         elif self.phase in (Phase.STARTING, Phase.RUNNING, Phase.CHECKING, Phase.RELOADING):
@@ -119,8 +126,9 @@ class Master:
             self._drain(Phase.DRAINING)
 
     def handle_term(self) -> None:
-        """Immediate stop: running tasks are interrupted and handed back to the queue
-        (process workers by their own SIGTERM handler); exit 0 promptly."""
+        """SIGTERM (SIGINT with graceful_signal TERM). Immediate stop: running tasks
+        are interrupted and handed back to the queue (process workers by their own
+        SIGTERM handler); exit 0 promptly."""
         if self.phase not in (Phase.STOPPING, Phase.STOPPED):
             self.notifier.stopping()
             self._cancel_reload()
@@ -223,6 +231,7 @@ class Master:
             self.exit_code = EX_SOFTWARE
         finally:
             self._cancel_reload()
+            self.observer.close()
             self.wakeup.uninstall()
         logger.info("hueyd exiting (code %d)", self.exit_code)
         return self.exit_code
@@ -268,6 +277,7 @@ class Master:
                 self.waiting_logged = True
             return
         self.consumer.start()
+        self.observer.start()
         self.phase = Phase.RUNNING
         self.next_health = now + self.config.health_check_interval
         self._report(now, force=True)
@@ -297,7 +307,7 @@ class Master:
                 if not outcome.passed:  # the workers start again on the code loaded here
                     self.consumer.stop_consuming()
                     self.consumer = build_consumer(self.config, self.huey,
-                                                   self.consumer.periodic_minute)
+                                                   self.consumer.periodic_minute, self.wake)
                     self.consumer.start()
                     self.then_reexec = False
                     self.next_health = now + self.config.health_check_interval
@@ -356,10 +366,11 @@ class Master:
                 self._storage_refuses(exc)
             except StorageError:
                 self.queued = None
+            self.observer.observe(now)
         _, error = self.consumer.last_error
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
-                                    error), self.problems)
+                                    error, self.observer.activity.per_second()), self.problems)
         if self.reloads.refused:  # until the next reload: `systemctl status` shows why
             text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:
@@ -368,16 +379,10 @@ class Master:
                 self.notifier.status(text)
 
     def _reexec(self) -> None:
-        """Replace this process image with a fresh one (same PID) on the new code."""
-        self.huey.storage.close()
-        self.wakeup.block()  # a signal arriving now stays pending for the new image
-        self.wakeup.uninstall()
-        try:
-            reexec(self.notify_env, self.consumer.periodic_minute)
-        except OSError:
-            logger.exception("re-executing failed")
+        if not replace_image(self.huey.storage, self.wakeup, self.notify_env,
+                             self.consumer.periodic_minute):
             self.exit_code = EX_SOFTWARE
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+
 
 def run(config: Config, huey: Huey, run_options: Sequence[str] | None = None) -> int:
     """Run the daemon until it stops; returns the process exit code.

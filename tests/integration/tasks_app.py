@@ -7,6 +7,7 @@ HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
 """
 import os
 import signal
+import threading
 import time
 
 import appversion  # rewritten by the SIGHUP test: loaded once, in the master
@@ -103,6 +104,35 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+_RUNNER = threading.local()  # a thread, greenlet (patched) or process of its own: fresh
+
+
+@huey.task()
+def where():
+    """A token per worker thread, greenlet or process: max_tasks recycles them."""
+    if not hasattr(_RUNNER, "token"):
+        _RUNNER.token = f"{os.getpid()}-{threading.get_native_id()}-{time.monotonic_ns()}"
+    return _RUNNER.token
+
+
+#: a lock the app declares: -f/--flush-locks flushes it at start
+HELD = huey.lock_task("tasksapp-held")
+
+
+@huey.task()
+def fail(message):
+    raise ValueError(message)
+
+
+@huey.task()
+def gate(name, seconds=30):
+    """Holds its worker until the test creates marker ``name`` (at most ``seconds``)."""
+    path = os.path.join(OUT, name)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @huey.task()

@@ -34,8 +34,9 @@ def test_the_example_documents_every_yaml_key_with_its_default():
     import yaml
     with open(EXAMPLE) as f:
         example = yaml.safe_load(f)
-    flat = {k: v for k, v in example.items() if k != "logging"}
-    flat.update({f"logging.{k}": v for k, v in example["logging"].items()})
+    flat = {k: v for k, v in example.items() if k not in cfg.SECTIONS}
+    for section in cfg.SECTIONS:
+        flat.update({f"{section}.{k}": v for k, v in example[section].items()})
     assert set(flat) == set(cfg.BY_YAML_KEY)
     for key, spec in cfg.BY_YAML_KEY.items():
         if key != "app":
@@ -55,10 +56,12 @@ def test_defaults_are_huey_consumers():
     expected = dict(app="blog.main.huey", workers=1, worker_type="thread", periodic=True,
                     delay=0.1, max_delay=10.0, backoff=1.15, health_check_interval=10.0,
                     health_check=True, scheduler_interval=1, utc=True, shutdown_timeout=60.0,
+                    graceful_signal="INT", max_tasks=None, flush_locks=False, extra_locks=None,
                     task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
-                    virtualenv=None, django_settings=None, environment={}, log_level="INFO", log_file=None, log_format=None,
-                    redis_url=None, sqlite_path=None, secret_key_file=None, instance=None,
-                    config_path=None, daemonize=False, pidfile=None)
+                    virtualenv=None, django_settings=None, environment={}, log_level="INFO",
+                    log_file=None, log_format=None, simple_log=False, redis_url=None,
+                    sqlite_path=None, secret_key_file=None, instance=None,
+                    config_path=None, daemonize=False, pidfile=None, metrics_listen=None)
     assert dataclasses.asdict(config) == expected
     assert [f.name for f in dataclasses.fields(Config)] == list(expected)
 
