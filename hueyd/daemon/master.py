@@ -27,7 +27,7 @@ from hueyd.daemon.observer import Observer
 from hueyd.daemon.reexec import START_CWD, keep_notify_env, replace_image, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
-from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
+from hueyd.daemon.wakeup import SignalWakeup
 from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
 from hueyd.storage.base import StorageError, StorageUnusable
 
