@@ -62,7 +62,8 @@ def build_parser() -> Parser:
     add_app_arguments(dead)
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
     migrate = commands.add_parser("migrate", help="move what a stopped huey deployment of "
-                                  "the same name holds into the instance's storage")
+                                  "the same name holds into the instance's storage (APP, or "
+                                  "NAME for /etc/hueyd/NAME.yaml)")
     migrate.add_argument("source", choices=("from-huey",), help="from-huey: a stopped huey "
                          "3.x RedisHuey or PriorityRedisHuey of the app's name")
     add_app_arguments(migrate)
@@ -108,12 +109,12 @@ def add_setting_options(parser: argparse.ArgumentParser, skip: Sequence[str] = (
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it (for status and
-    dead-letter, NAME, an instance, stands for its YAML file); the app's virtualenv, if
+    """The YAML file (if any) with the command-line options laid over it (for status,
+    dead-letter and migrate, NAME, an instance, stands for its YAML file); the app's virtualenv, if
     it names one, is active from here on."""
     given = vars(args)
     path = args.config
-    if args.command in ("status", "dead-letter") and path is None and "app" in given:
+    if args.command in ("status", "dead-letter", "migrate") and path is None and "app" in given:
         from hueyd.daemon.instances import instance_config
         path = instance_config(given["app"])
         if path is not None:

@@ -76,6 +76,19 @@ def test_results_and_revocations_move_locks_and_rate_limits_stay(make_app, redis
     assert sorted(source.hkeys("huey.results.shop")) == [b"shop.lock.nightly", b"shop.rl.api.w"]
 
 
+def test_an_instance_name_stands_for_its_yaml(make_app, redis_url, tmp_path):
+    app = make_app("redis", name="shop")
+    folder = tmp_path / "etc-hueyd"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(f"app: tasksapp.huey\nredis_url: {redis_url}\n")
+    redis.Redis.from_url(redis_url).lpush("huey.redis.shop", huey_add("t-1", 1, 2))
+    env = {**os.environ, **app.env, "PYTHONPATH": f"{app.dir}{os.pathsep}{ROOT}",
+           "HUEYD_CONFIG_DIR": str(folder)}
+    done = subprocess.run([*HUEYD, "migrate", "from-huey", "shop", "--dry-run"], cwd=app.dir,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "queued     1 would move" in done.stdout, done
+
+
 def test_an_sqlite_instance_reads_huey_from_the_url_it_is_given(make_app, redis_url):
     app = make_app("sqlite", name="shop")
     config = write_config(app)
