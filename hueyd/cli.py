@@ -227,6 +227,7 @@ def check_open_files(config: Config) -> None:
 
 def check_command(config: Config, offline: bool = False) -> int:
     """Validate as ``run`` would start: the config, the app, open files, the storage."""
+    from hueyd.consumer.banner import storage_warnings
     from hueyd.daemon.loader import check_storage, load_app
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
@@ -235,6 +236,8 @@ def check_command(config: Config, offline: bool = False) -> int:
     unreachable = None if offline else check_storage(config, huey)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
+    if not (offline or unreachable):
+        storage_warnings(huey, lambda line: say(f"hueyd: warning: {line}", warning=True))
     if config.metrics_listen:
         from hueyd.daemon.metrics_view import library_problem
         problem = library_problem()

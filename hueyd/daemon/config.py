@@ -49,7 +49,8 @@ GRACEFUL_SIGNALS = ("INT", "TERM")
 DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECTIONS = {"logging": "level, file, format", "metrics": "listen"}  # YAML key -> its keys
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://",
+                 "redis+cluster://", "rediss+cluster://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 #: a %-style logging field, as the logging module validates it

@@ -122,6 +122,7 @@ def test_relations_only_debian_packages(deb):
                        "systemd-standalone-sysusers", "systemd-sysusers"}, depends
     assert {"python3-gevent", "redis-server", "python3-prometheus-client"} \
         <= relation_names(field(deb, "Recommends"))
+    assert "redis-server | valkey-server" in field(deb, "Recommends")  # issue 18
     assert "python3-daemon" in (relation_names(field(deb, "Recommends"))
                                 | relation_names(field(deb, "Suggests")))
     assert field(deb, "Architecture") == "all"

@@ -119,3 +119,5 @@ def test_status_line():
     rate = Observed("blog", 2, "thread", "running", 0, 900, "send: ValueError: x", 14.96)
     assert status_line(rate, []) == ("blog: 2 thread workers, 0 queued, 900 done, "
                                      "15.0 tasks/s; last error: send: ValueError: x")
+    lost = Observed("blog", 2, "thread", "running", None, 9, failing_over=True)
+    assert status_line(lost, []) == "blog: 2 thread workers, failing over, queue unreachable, 9 done"
