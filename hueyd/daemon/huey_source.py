@@ -51,8 +51,8 @@ class HueySource:
     """huey's keys for the Huey ``name`` on the Redis behind ``pool``."""
 
     def __init__(self, pool: redis.ConnectionPool, name: str) -> None:
-        self.conn = redis.Redis(connection_pool=pool)
-        self.location = describe(pool)
+        # what translate_errors reads: the pool, the client, where it points
+        self.pool, self.conn, self.location = pool, redis.Redis(connection_pool=pool), describe(pool)
         name = clean_name(name)
         self.queue_key = f"huey.redis.{name}"
         self.schedule_key = f"huey.schedule.{name}"

@@ -224,5 +224,5 @@ def from_huey_command(config: Config, dry_run: bool = False,
     finally:
         huey.storage.close()
         if source is not None and from_url:
-            source.conn.connection_pool.disconnect()
+            source.pool.disconnect()
     return EX_OK
