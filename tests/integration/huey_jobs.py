@@ -13,7 +13,14 @@ from huey import PriorityRedisHuey, RedisExpireHuey, RedisHuey
 OUT = os.environ["MIGRATE_OUT"]
 FLAVOUR = {"RedisHuey": RedisHuey, "PriorityRedisHuey": PriorityRedisHuey,
            "RedisExpireHuey": RedisExpireHuey}
-huey = FLAVOUR[os.environ["MIGRATE_FLAVOUR"]]("shop", url=os.environ["MIGRATE_REDIS"])
+#: huey's own signing, kept by the port (MIGRATE_SECRET set: the secret; compressed too)
+SIGNED = os.environ.get("MIGRATE_SECRET")
+SERIALIZER = None
+if SIGNED:
+    from huey.serializer import SignedSerializer
+    SERIALIZER = SignedSerializer(SIGNED, salt="shop", compression=True)
+huey = FLAVOUR[os.environ["MIGRATE_FLAVOUR"]]("shop", url=os.environ["MIGRATE_REDIS"],
+                                              serializer=SERIALIZER)
 
 
 class Parcel(NamedTuple):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import importlib.util
 import json
 import os
 import pickle
@@ -30,6 +31,11 @@ from tests.helpers import wait_for
 from tests.integration.conftest import HUEYD, ROOT
 
 HERE = Path(__file__).resolve().parent
+#: the port keeps huey's SignedSerializer(secret, salt): hueyd.serializer, in huey's format,
+#: arrives with issue 16's names and serializers (branch a1-names, not on main yet)
+HUEY_SIGNING = pytest.mark.skipif(
+    importlib.util.find_spec("hueyd.serializer") is None,
+    reason="hueyd.serializer.SignedSerializer (huey's format) is not merged yet")
 QUEUED, LATER, SCHEDULED, EXECUTED = 6, 2, 3, 3
 
 
@@ -45,7 +51,8 @@ def huey_venv() -> Path:
 class Deployment:
     """huey's app directory, the ported app's directory and the environment of both."""
 
-    def __init__(self, root: Path, venv: Path, url: str, flavour: str) -> None:
+    def __init__(self, root: Path, venv: Path, url: str, flavour: str,
+                 secret: str | None = None) -> None:
         self.venv, self.url = venv, url
         self.out = root / "out"
         self.huey_dir, self.port_dir = root / "huey-app", root / "hueyd-app"
@@ -54,10 +61,12 @@ class Deployment:
         source = (HERE / "huey_jobs.py").read_text()
         (self.huey_dir / "jobs.py").write_text(source)
         (self.huey_dir / "produce.py").write_text((HERE / "huey_produce.py").read_text())
-        (self.port_dir / "jobs.py").write_text(source.replace("from huey import",
-                                                              "from hueyd import"))
+        # the port: huey's imports become hueyd's, nothing else changes
+        (self.port_dir / "jobs.py").write_text(re.sub(r"^from huey\b", "from hueyd", source,
+                                                      flags=re.M))
         self.env = {**os.environ, "MIGRATE_OUT": str(self.out), "MIGRATE_REDIS": url,
-                    "MIGRATE_FLAVOUR": flavour, "PYTHONDONTWRITEBYTECODE": "1"}
+                    "MIGRATE_FLAVOUR": flavour, "PYTHONDONTWRITEBYTECODE": "1",
+                    **({"MIGRATE_SECRET": secret} if secret else {})}
         for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
             self.env.pop(name, None)
         self.redis = redis.Redis.from_url(url)
@@ -144,17 +153,20 @@ def plant_hostile(deploy: Deployment) -> None:
 
 
 @pytest.mark.parametrize("flavour,signed", [("RedisHuey", False), ("PriorityRedisHuey", True),
-                                            ("RedisExpireHuey", False)])
+                                            ("RedisExpireHuey", False),
+                                            pytest.param("RedisHuey", "SignedSerializer",
+                                                         marks=HUEY_SIGNING)])
 def test_huey_deployment_moves_to_hueyd(huey_venv, redis_url, tmp_path, hueyd_proc,
                                         flavour, signed):
-    deploy = Deployment(tmp_path, huey_venv, redis_url, flavour)
+    deploy = Deployment(tmp_path, huey_venv, redis_url, flavour,
+                        secret="s3cret" if signed == "SignedSerializer" else None)
     done = deploy.produce("executed", str(EXECUTED), str(SCHEDULED))
     deploy.huey_consumer(results=EXECUTED + 1, scheduled=SCHEDULED)
     waiting = deploy.produce("waiting", str(QUEUED), str(LATER))
     plant_hostile(deploy)
     config = deploy.port_dir / "hueyd.yaml"
     lines = ["app: jobs.huey", "workers: 2"]
-    if signed:
+    if signed is True:
         (deploy.port_dir / "key").write_text("k" * 40)
         os.chmod(deploy.port_dir / "key", 0o600)
         lines.append(f"secret_key_file: {deploy.port_dir / 'key'}")
@@ -172,8 +184,11 @@ def test_huey_deployment_moves_to_hueyd(huey_venv, redis_url, tmp_path, hueyd_pr
     moved = deploy.hueyd("migrate", "from-huey", "--config", str(config))
     assert moved.returncode == 0, moved.stderr
     assert counts(moved.stdout) == expected, moved.stdout
-    assert moved.stdout.count("needs global posix.system") == 2, moved.stdout
-    assert "not a huey entry" in moved.stdout
+    if signed == "SignedSerializer":  # the signature is checked first: none is signed
+        assert moved.stdout.count("not signed, and the app's SignedSerializer") == 3
+    else:
+        assert moved.stdout.count("needs global posix.system") == 2, moved.stdout
+        assert "not a huey entry" in moved.stdout
     again = deploy.hueyd("migrate", "from-huey", "--config", str(config))
     assert again.returncode == 0, again.stderr
     assert counts(again.stdout) == {"queued": 0, "scheduled": 0, "results": 0, "skipped": 0,
