@@ -62,8 +62,8 @@ class Deployment:
         (self.huey_dir / "jobs.py").write_text(source)
         (self.huey_dir / "produce.py").write_text((HERE / "huey_produce.py").read_text())
         # the port: huey's imports become hueyd's, nothing else changes
-        (self.port_dir / "jobs.py").write_text(re.sub(r"^from huey\b", "from hueyd", source,
-                                                      flags=re.M))
+        (self.port_dir / "jobs.py").write_text(re.sub(r"^(\s*)from huey\b", r"\1from hueyd",
+                                                      source, flags=re.M))
         self.env = {**os.environ, "MIGRATE_OUT": str(self.out), "MIGRATE_REDIS": url,
                     "MIGRATE_FLAVOUR": flavour, "PYTHONDONTWRITEBYTECODE": "1",
                     **({"MIGRATE_SECRET": secret} if secret else {})}
