@@ -29,6 +29,7 @@ from hueyd.api.registry import Registry
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
+from hueyd.api.storage_link import StorageSlot
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
 from hueyd.api.wiring import Wired, delegate, load_storage_class
@@ -46,7 +47,10 @@ class Huey:
     """
 
     storage_class: type[Storage] | str | None = None
-    storage: Storage = Wired()  # type: ignore[assignment]
+    #: huey's storage interface (huey.storage.dequeue() returns bytes...); ``backend``:
+    #: the same storage through hueyd's contract, which the helpers use
+    storage: Any = StorageSlot()
+    backend: Storage
     serializer: Any = Wired()
     utc: bool = Wired()  # type: ignore[assignment]
     results: bool = Wired()  # type: ignore[assignment]
@@ -87,17 +91,17 @@ class Huey:
         """Build the helpers from the current storage, serializer and flags."""
         handler = self.__dict__.get("_executor") and self._executor.timeout_handler
         self._codec = TaskCodec(self.serializer, self.registry, self.utc)
-        self._store = Store(self.storage, self.serializer, self._codec.decode)
-        self._revocations = Revocations(self.storage, self.registry, self.utc)
-        self._pipelines = pipeline.Pipelines(self.storage, self.serializer, self.enqueue,
+        self._store = Store(self.backend, self.serializer, self._codec.decode)
+        self._revocations = Revocations(self.backend, self.registry, self.utc)
+        self._pipelines = pipeline.Pipelines(self.backend, self.serializer, self.enqueue,
                                              functools.partial(Result, self))
         self._executor = Executor(
-            storage=self.storage, serializer=self.serializer, hooks=self.hooks,
+            storage=self.backend, serializer=self.serializer, hooks=self.hooks,
             emit=self._signal.send, revocations=self._revocations, pipelines=self._pipelines,
             producer=self, policy=ResultPolicy(self.results, self.store_none,
                                                self.store_intermediate_errors, self.utc))
         self._executor.timeout_handler = handler or None
-        self._consuming = Consuming(self.name, self.storage, self._codec, self._executor,
+        self._consuming = Consuming(self.name, self.backend, self._codec, self._executor,
                                     self.utc)
 
     @property
@@ -285,7 +289,7 @@ class Huey:
         if self._immediate:
             self.execute(task)
         else:
-            self.storage.enqueue(self.serialize_task(task), task.priority)
+            self.backend.enqueue(self.serialize_task(task), task.priority)
         if not self.results:
             return None
         results = self._pipelines.pipeline_results(task)
@@ -293,7 +297,7 @@ class Huey:
 
     def add_schedule(self, task: Task) -> None:
         eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
-        self.storage.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        self.backend.add_to_schedule(self.serialize_task(task), eta, task.priority)
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
         self.emit(S.SIGNAL_SCHEDULED, task)
 

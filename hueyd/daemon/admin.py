@@ -56,7 +56,7 @@ def describe_storage(storage: Storage) -> str:
 
 
 def read_status(huey: Huey) -> QueueStatus:
-    storage = huey.storage
+    storage = huey.backend
     return QueueStatus(huey.name, describe_storage(storage), storage.queue_size(),
                        storage.schedule_size(), storage.dead_letter_count(),
                        storage.consumers())
@@ -125,7 +125,7 @@ def status_command(config: Config, as_json: bool) -> int:
     except StorageError as exc:
         return _unreachable("status", exc)
     finally:
-        huey.storage.close()
+        huey.backend.close()
     if as_json:
         print(json.dumps(status_json(status), indent=2))
     else:
@@ -137,7 +137,7 @@ def dead_letter_command(config: Config, action: str, limit: int | None) -> int:
     """``list`` the dead letters, ``requeue`` them or ``purge`` them (the oldest
     ``limit``, or all)."""
     huey = load_app(config)
-    storage = huey.storage
+    storage = huey.backend
     try:
         if action == "list":
             print(dead_letter_table(storage.dead_letters(limit), storage.dead_letter_count()))

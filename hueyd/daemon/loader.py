@@ -164,9 +164,9 @@ def apply_storage_overrides(huey: Huey, config: Config) -> None:
 
 
 def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any) -> None:
-    if not isinstance(huey.storage, kind):  # another kind of storage: keep only the name
+    if not isinstance(huey.backend, kind):  # another kind of storage: keep only the name
         logging.getLogger("hueyd").info("%s: the app's %s is replaced by a %s", key,
-                                        type(huey.storage).__name__, kind.__name__)
+                                        type(huey.backend).__name__, kind.__name__)
         huey.storage_class, huey.storage_kwargs = kind, {}
     try:
         huey.replace_storage(**overrides)
@@ -179,7 +179,7 @@ def check_storage(config: Config, huey: Huey) -> str | None:
     a file that is not a writable database); the reason if it cannot be reached now (a
     transient state, which ``run`` waits out); None if it answered."""
     try:
-        huey.storage.check()
+        huey.backend.check()
     except StorageUnusable as exc:
         raise storage_refused(config, exc) from None
     except StorageError as exc:

@@ -252,7 +252,7 @@ class Master:
 
     def _start(self, now: float) -> None:
         try:
-            self.huey.storage.ping()
+            self.huey.backend.ping()
         except StorageUnusable as exc:
             self._storage_refuses(exc)
             return
@@ -350,7 +350,7 @@ class Master:
         if force or now >= self.next_queue_read:
             self.next_queue_read = now + STATUS_EVERY
             try:
-                self.queued = self.huey.storage.queue_size()
+                self.queued = self.huey.backend.queue_size()
             except StorageUnusable as exc:
                 self.queued = None
                 self._storage_refuses(exc)
@@ -369,7 +369,7 @@ class Master:
 
     def _reexec(self) -> None:
         """Replace this process image with a fresh one (same PID) on the new code."""
-        self.huey.storage.close()
+        self.huey.backend.close()
         self.wakeup.block()  # a signal arriving now stays pending for the new image
         self.wakeup.uninstall()
         try:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.leases import ConsumerLease
 
 #: the errors belong to the contract: ``from hueyd.storage.base import StorageError``
-__all__ = ["DeadLetter", "Message", "PendingTake", "REVOCATION_PREFIXES", "Storage",
+__all__ = ["Counters", "DeadLetter", "Message", "PendingTake", "REVOCATION_PREFIXES", "Storage",
            "StorageError", "StorageRefused", "StorageUnusable"]
 
 
@@ -75,6 +75,20 @@ class PendingTake(abc.ABC):
     def drop(self) -> None:
         """Give up on the answers (the caller is being interrupted). Whatever the take
         moved stays held under the consumer's lease and goes back with it."""
+
+
+class Counters(abc.ABC):
+    """A backend's counters (huey's ``incr``: rate limits), apart from the values."""
+
+    @abc.abstractmethod
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` (0 when missing) atomically, across processes; the new value."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def flush(self) -> None: ...
 
 
 class Storage(abc.ABC):
@@ -270,6 +284,24 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def flush_results(self) -> None: ...
 
+    # -- counters ----------------------------------------------------------------
+    #: the backend's counters part (None: it keeps none, and incr() is not supported)
+    counters: Counters | None = None
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """huey's counter: add ``amount`` atomically and return the new value."""
+        if self.counters is None:
+            raise NotImplementedError(f"{type(self).__name__} keeps no counters")
+        return self.counters.incr(key, amount)
+
+    def delete_counter(self, key: str) -> None:
+        if self.counters is not None:
+            self.counters.delete(key)
+
+    def flush_counters(self) -> None:
+        if self.counters is not None:
+            self.counters.flush()
+
     # -- dead letters ----------------------------------------------------------
     @abc.abstractmethod
     def add_dead_letter(self, data: bytes, reason: str, ts: float) -> None: ...
@@ -294,4 +326,5 @@ class Storage(abc.ABC):
         self.flush_queue()
         self.flush_schedule()
         self.flush_results()
+        self.flush_counters()
         self.purge_dead_letters()

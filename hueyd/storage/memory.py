@@ -13,7 +13,28 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from hueyd.storage.base import DeadLetter, Message, Storage
+from hueyd.storage.base import Counters, DeadLetter, Message, Storage
+
+
+class MemoryCounters(Counters):
+    """Counters in a dict behind the storage's lock."""
+
+    def __init__(self, lock: threading.Condition) -> None:
+        self._lock = lock
+        self._values: dict[str, int] = {}
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        with self._lock:
+            value = self._values[key] = self._values.get(key, 0) + amount
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._values.clear()
 
 
 class MemoryStorage(Storage):
@@ -32,6 +53,7 @@ class MemoryStorage(Storage):
         self._schedule: list[tuple[float, int, int, bytes]] = []  # (ts, seq, priority, data)
         self._kv: dict[str, tuple[bytes, float | None]] = {}    # key -> (value, deadline)
         self._dead: list[DeadLetter] = []
+        self.counters = MemoryCounters(self._cond)
 
     def ping(self) -> None:
         return None

@@ -88,7 +88,7 @@ def test_revocations_are_plain_json_and_a_planted_pickle_is_never_read(make_huey
     huey.enqueue(task)
     drain(huey)  # the consumer's read: reported once and removed
     assert task.id in huey.all_results()
-    assert huey.storage.peek_data(task.revoke_id) is None
+    assert huey.backend.peek_data(task.revoke_id) is None
     removed = [r for r in caplog.records if "removed unreadable revocation" in r.message]
     assert len(removed) == 1 and task.revoke_id in removed[0].message
 

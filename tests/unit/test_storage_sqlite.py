@@ -43,7 +43,7 @@ def test_file_settings(storage, db_path):
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
     tables = {r[0] for r in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"hueyd_queue", "hueyd_schedule", "hueyd_kv", "hueyd_dead_letter",
-                      "hueyd_consumer"}
+                      "hueyd_consumer", "hueyd_counter"}
 
 
 def test_fsync_and_journal_mode_options(tmp_path):

@@ -32,7 +32,7 @@ from hueyd.storage.redis.client import block_seconds, build_pool, describe, tran
 from hueyd.storage.redis.leases import RedisLeases
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server
-from hueyd.storage.redis.values import ExpiringValues, HashValues
+from hueyd.storage.redis.values import ExpiringValues, HashCounters, HashValues
 from hueyd.storage.redis.wire import Batch
 
 #: how many schedule entries one script call moves; each batch is atomic
@@ -119,6 +119,7 @@ class RedisStorage(LeasedStorage):
         server = Server(self.conn, self.pool, self.keys, self.location)
         self.queue = self.queue_kind(server)
         self.values = self.values_kind(server, **options)
+        self.counters = HashCounters(server)
         script, push = self.conn.register_script, self.queue.push_lua
         self._pop_due = script(lua.POP_DUE)
         self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import hueyd.storage.redis.scripts as lua
-from hueyd.storage.base import REVOCATION_PREFIXES
+from hueyd.storage.base import REVOCATION_PREFIXES, Counters
 from hueyd.storage.redis.client import translate_errors
 from hueyd.storage.redis.server import Part, Server
 from hueyd.storage.redis.wire import Batch, pack
@@ -190,3 +190,23 @@ class ExpiringValues(_StringValues):
     @translate_errors
     def flush_results(self) -> None:
         self._delete_strings()
+
+
+class HashCounters(Part, Counters):
+    """huey's counters (incr): one hash, ``hueyd:{name}:counters``; HINCRBY is atomic."""
+
+    @property
+    def _hash(self) -> str:
+        return f"{self.keys.prefix}:counters"
+
+    @translate_errors
+    def incr(self, key: str, amount: int = 1) -> int:
+        return self.conn.hincrby(self._hash, key, amount)
+
+    @translate_errors
+    def delete(self, key: str) -> None:
+        self.conn.hdel(self._hash, key)
+
+    @translate_errors
+    def flush(self) -> None:
+        self.conn.delete(self._hash)

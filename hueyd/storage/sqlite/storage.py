@@ -19,6 +19,7 @@ from typing import Any
 from hueyd.storage.base import DeadLetter, Message
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
+from hueyd.storage.sqlite.counters import SqliteCounters
 from hueyd.storage.sqlite.db import Connections, check_file, translate_errors, write_transaction
 from hueyd.storage.sqlite.leases import HEAD_ID, SqliteLeases
 
@@ -60,6 +61,7 @@ class SqliteStorage(LeasedStorage):
                                synchronous="FULL" if fsync else "NORMAL",
                                cache_kib=int(cache_mb * 1024))
         self.leases = SqliteLeases(name, filename, self._db, lease_timeout, max_deliveries)
+        self.counters = SqliteCounters(name, filename, self._db)
 
     def _sql(self, query: str, *params: Any) -> list[tuple]:
         return self._db.get().execute(query, params).fetchall()
