@@ -16,6 +16,7 @@ from hueyd.storage.base import (
     StorageRefused,
     StorageUnusable,
 )
+from hueyd.storage.huey_base import BaseStorage, EmptyData
 
 #: public name -> module that defines it
 BACKENDS = {
@@ -25,10 +26,13 @@ BACKENDS = {
     "PriorityRedisStorage": "hueyd.storage.redis",
     "RedisExpireStorage": "hueyd.storage.redis",
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
+    "FileStorage": "hueyd.storage.file",
+    "BlackHoleStorage": "hueyd.storage.blackhole",
+    "PostgresStorage": "hueyd.storage.postgres",
 }
 
-__all__ = ["DeadLetter", "Message", "Storage", "StorageError", "StorageRefused",
-           "StorageUnusable", *BACKENDS]
+__all__ = ["BaseStorage", "DeadLetter", "EmptyData", "Message", "Storage", "StorageError",
+           "StorageRefused", "StorageUnusable", *BACKENDS]
 
 
 def __getattr__(name: str) -> Any:

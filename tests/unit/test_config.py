@@ -57,7 +57,7 @@ def test_defaults_are_huey_consumers():
                     health_check=True, scheduler_interval=1, utc=True, shutdown_timeout=60.0,
                     task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
                     environment={}, log_level="INFO", log_file=None, log_format=None,
-                    redis_url=None, sqlite_path=None, secret_key_file=None, instance=None,
+                    redis_url=None, sqlite_path=None, file_path=None, secret_key_file=None, instance=None,
                     config_path=None, daemonize=False, pidfile=None)
     assert dataclasses.asdict(config) == expected
     assert [f.name for f in dataclasses.fields(Config)] == list(expected)

@@ -1,0 +1,108 @@
+"""FileHuey (huey's FileStorage) and BlackHoleHuey: huey's storage interface on a folder
+and on nothing; tasks through hueyd's contract (the adapter) on both; the folder's lock
+shared by processes."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+
+import hueyd
+from hueyd.storage import BlackHoleStorage, EmptyData, FileStorage
+from tests.unit.test_storage_huey_interface import (  # noqa: F401 (collected here too)
+    test_counters_are_atomic_across_threads,
+    test_key_value_returns_emptydata_and_dicts,
+    test_put_if_empty_with_a_ttl,
+    test_queue_speaks_bytes_and_takes_without_a_lease,
+    test_schedule_takes_datetimes_in_the_hueys_clock,
+    test_wait_result_sees_a_value_written_later,
+)
+
+
+@pytest.fixture
+def make_huey(tmp_path):
+    """The interface tests above, on a FileHuey."""
+    return lambda name="test", **kw: hueyd.FileHuey(name, path=str(tmp_path / name), **kw)
+
+
+def test_file_huey_runs_tasks_with_huey_semantics(tmp_path):
+    huey = hueyd.FileHuey("files", path=str(tmp_path / "q"), levels=3)
+    assert isinstance(huey.storage, FileStorage) and huey.storage.levels == 3
+
+    @huey.task()
+    def add(a, b):
+        return a + b
+
+    results = [add(n, 1) for n in range(5)]
+    assert huey.pending_count() == 5
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+    assert [r.get() for r in results] == [1, 2, 3, 4, 5]
+    assert huey.storage.result_store_size() == 0  # get() popped them
+    # a value file lives at levels deep, named by the key's digest
+    huey.storage.put_data("k", b"v")
+    path = huey.storage.path_for_key("k")
+    assert os.path.exists(path) and len(os.path.relpath(path, tmp_path / "q" / "results")
+                                         .split(os.sep)) == 4
+
+
+def test_file_priorities_and_errors(tmp_path):
+    storage = FileStorage("p", path=str(tmp_path / "q"), use_thread_lock=True)
+    for data, priority in ((b"low", None), (b"high", 9), (b"mid", 5), (b"low2", 0)):
+        storage.enqueue(data, priority)
+    assert [storage.dequeue() for _ in range(4)] == [b"high", b"mid", b"low", b"low2"]
+    with pytest.raises(ValueError, match="priority"):
+        storage.enqueue(b"x", -1)
+    with pytest.raises(ValueError, match="levels"):
+        FileStorage("p", path=str(tmp_path / "other"), levels=5)
+    (tmp_path / "plain").write_text("")
+    with pytest.raises(ValueError, match="not a folder"):
+        FileStorage("p", path=str(tmp_path / "plain"))
+
+
+def _drain(path: str, out: multiprocessing.Queue) -> None:
+    storage = FileStorage("mp", path=path)
+    taken = []
+    while (data := storage.dequeue()) is not None:
+        taken.append(data)
+        storage.incr("taken")
+    out.put(taken)
+
+
+def test_several_processes_take_each_message_once(tmp_path):
+    path = str(tmp_path / "q")
+    storage = FileStorage("mp", path=path)
+    sent = [b"m%d" % n for n in range(300)]
+    for data in sent:
+        storage.enqueue(data)
+    out: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
+    procs = [multiprocessing.get_context("fork").Process(target=_drain, args=(path, out))
+             for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    taken = [data for _ in procs for data in out.get(timeout=60)]
+    for proc in procs:
+        proc.join(timeout=30)
+    assert sorted(taken) == sorted(sent) and len(taken) == len(set(taken))
+    assert storage.incr("taken", 0) == 300
+
+
+def test_black_hole_keeps_nothing():
+    huey = hueyd.BlackHoleHuey("void")
+    assert isinstance(huey.storage, BlackHoleStorage)
+
+    @huey.task()
+    def add(a, b):
+        return a + b
+
+    result = add(1, 2)
+    assert huey.pending_count() == 0 and huey.dequeue() is None
+    assert result.get() is None
+    storage = huey.storage
+    storage.put_data("k", b"v")
+    assert storage.peek_data("k") is EmptyData and storage.pop_data("k") is EmptyData
+    assert storage.put_if_empty("k", b"v") is True and storage.incr("n", 3) == 3
+    assert huey.backend.dead_letter_count() == 0
+    huey.backend.start_consuming()
+    storage.flush_all()
