@@ -119,7 +119,7 @@ class RedisStorage(LeasedStorage):
         server = Server(self.conn, self.pool, self.keys, self.location)
         self.queue = self.queue_kind(server)
         self.values = self.values_kind(server, **options)
-        self.counters = HashCounters(server)
+        self.counters = HashCounters(server, options.get("expire_time"))
         script, push = self.conn.register_script, self.queue.push_lua
         self._pop_due = script(lua.POP_DUE)
         self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
