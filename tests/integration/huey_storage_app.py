@@ -1,8 +1,8 @@
 """An app whose storage was written for huey, run by the integration tests under a real
 ``hueyd run``: ``JsonFileStorage`` subclasses hueyd.storage.BaseStorage (huey's name) and
 implements huey's methods only, keeping everything in one JSON file under flock.
-HUEYD_TEST_KIND picks the Huey: "custom" (that storage), "file" (FileHuey) or "void"
-(BlackHoleHuey); HUEYD_TEST_DIR holds the storage and the marks tasks write."""
+HUEYD_TEST_KIND picks the Huey: "custom" (that storage), "file" (FileHuey), "postgres"
+(PostgresHuey at HUEYD_TEST_DSN) or "void" (BlackHoleHuey); HUEYD_TEST_DIR holds the storage and the marks tasks write."""
 import base64
 import calendar
 import fcntl
@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from hueyd import BlackHoleHuey, FileHuey, Huey
+from hueyd import BlackHoleHuey, FileHuey, Huey, PostgresHuey
 from hueyd.storage import BaseStorage, EmptyData
 
 KIND = os.environ["HUEYD_TEST_KIND"]
@@ -134,6 +134,8 @@ if KIND == "custom":
                 filename=os.path.join(DIR, "store.json"))
 elif KIND == "file":
     huey = FileHuey("files", path=os.path.join(DIR, "queue"))
+elif KIND == "postgres":
+    huey = PostgresHuey(os.path.basename(DIR), dsn=os.environ["HUEYD_TEST_DSN"])
 else:
     huey = BlackHoleHuey("void")
 

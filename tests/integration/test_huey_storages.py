@@ -5,6 +5,7 @@
   that delivery is at-most-once;
 - FileHuey with two process workers, from YAML ``file_path``: every task runs exactly
   once (the folder's lock), results are read back by the producer;
+- PostgresHuey with two process workers on a PostgreSQL 15 the suite starts;
 - BlackHoleHuey starts, stays idle, stops cleanly on SIGINT.
 """
 from __future__ import annotations
@@ -21,13 +22,13 @@ from tests.integration.conftest import Daemon
 SOURCE = Path(__file__).with_name("huey_storage_app.py")
 
 
-def make(tmp_path: Path, kind: str) -> SimpleNamespace:
+def make(tmp_path: Path, kind: str, **extra: str) -> SimpleNamespace:
     """An app directory for ``kind`` and the same app loaded here (the producer)."""
     app_dir, data = tmp_path / "app", tmp_path / "data"
     app_dir.mkdir()
     data.mkdir()
     (app_dir / "storeapp.py").write_bytes(SOURCE.read_bytes())
-    env = {"HUEYD_TEST_KIND": kind, "HUEYD_TEST_DIR": str(data)}
+    env = {"HUEYD_TEST_KIND": kind, "HUEYD_TEST_DIR": str(data), **extra}
     os.environ.update(env)
     try:
         spec = importlib.util.spec_from_file_location("storeapp", app_dir / "storeapp.py")
@@ -96,6 +97,27 @@ def test_file_huey_with_process_workers_from_yaml(tmp_path):
         assert "Traceback" not in daemon.output, daemon.output
     finally:
         daemon.stop()
+
+
+def test_postgres_huey_with_process_workers(tmp_path, postgres_server):
+    app = make(tmp_path, "postgres", HUEYD_TEST_DSN=postgres_server.dsn)
+    huey, record = app.module.huey, app.module.record
+    results = [record(n) for n in range(100)]
+    later = record.schedule((999,), delay=1)
+    daemon = start(app, "storeapp.huey", "-w", "2", "-k", "process")
+    try:
+        assert [r.get(blocking=True, timeout=60) for r in results] == \
+            [n * 2 for n in range(100)]
+        assert later.get(blocking=True, timeout=30) == 1998
+        assert sorted(n for n, _ in marks(app)) == [*range(100), 999], "each ran once"
+        assert "PostgresStorage implements huey's interface only" in daemon.output
+        daemon.signal(signal.SIGINT)
+        assert daemon.wait(30) == 0, daemon.output
+        assert "Traceback" not in daemon.output, daemon.output
+    finally:
+        daemon.stop()
+        huey.storage.flush_all()
+        huey.storage.close()
 
 
 def test_black_hole_huey_idles_and_stops(tmp_path):
