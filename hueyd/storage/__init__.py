@@ -27,6 +27,7 @@ BACKENDS = {
     "RedisExpireStorage": "hueyd.storage.redis",
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
     "FileStorage": "hueyd.storage.file",
+    "FileLock": "hueyd.storage.file",
     "BlackHoleStorage": "hueyd.storage.blackhole",
     "PostgresStorage": "hueyd.storage.postgres",
 }

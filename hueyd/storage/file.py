@@ -29,16 +29,17 @@ HEADER = struct.Struct(">Id")
 TMP = ".tmp"
 
 
-class FolderLock:
-    """An exclusive lock on a file, across processes (flock) and threads (each
-    acquisition opens its own descriptor, so a forked child never shares one)."""
+class FileLock:
+    """huey's FileLock: an exclusive lock on a file, across processes (flock) and threads
+    (each acquisition opens its own descriptor, so a forked child never shares one)."""
 
     def __init__(self, filename: str) -> None:
+        os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)
         self.filename = filename
         self._threads = threading.Lock()
         self._fd: int | None = None
 
-    def __enter__(self) -> FolderLock:
+    def acquire(self) -> None:
         self._threads.acquire()
         try:
             fd = os.open(self.filename, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
@@ -47,15 +48,21 @@ class FolderLock:
             self._threads.release()
             raise
         self._fd = fd
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
         fd, self._fd = self._fd, None
         try:
             if fd is not None:
                 os.close(fd)  # closing the descriptor releases the flock
         finally:
             self._threads.release()
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class FileStorage(BaseStorage):
@@ -79,8 +86,7 @@ class FileStorage(BaseStorage):
         if use_thread_lock:
             self.lock: Any = threading.Lock()
         else:
-            os.makedirs(path, exist_ok=True)
-            self.lock = FolderLock(os.path.join(path, ".lock"))
+            self.lock = FileLock(os.path.join(path, ".lock"))
 
     # -- files -------------------------------------------------------------------------
     @staticmethod
