@@ -102,6 +102,17 @@ class PostgresStorage(BaseStorage):
             setattr(self._local, kind, (os.getpid(), conn))
         return conn
 
+    def _listener(self) -> Any:
+        """This thread's connection that LISTENs on the queue's channel."""
+        pid, conn = getattr(self._local, "listen", (None, None))
+        if pid == os.getpid() and conn is not None and not conn.closed:
+            return conn
+        conn = self._conn("listen")  # a new one: LISTEN lasts as long as the connection
+        quoted = self.channel.replace('"', '""')
+        with conn.cursor() as cursor:
+            cursor.execute(f'LISTEN "{quoted}"')
+        return conn
+
     def _drop(self) -> None:
         for kind in ("conn", "listen"):
             pid, conn = getattr(self._local, kind, (None, None))
@@ -146,11 +157,7 @@ class PostgresStorage(BaseStorage):
     @translate_errors
     def _wait_and_take(self) -> bytes | None:
         """LISTEN on this thread's own connection until a NOTIFY or ``read_timeout``."""
-        listener = self._conn("listen")
-        if not getattr(self._local, "listening", None) == id(listener):
-            with listener.cursor() as cursor:
-                cursor.execute('LISTEN "%s"' % self.channel.replace('"', '""'))
-            self._local.listening = id(listener)
+        listener = self._listener()
         deadline = time.monotonic() + self.read_timeout
         while (remaining := deadline - time.monotonic()) > 0:
             data = self._take()  # also covers a NOTIFY sent before LISTEN took effect
