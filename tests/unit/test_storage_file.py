@@ -3,13 +3,15 @@ and on nothing; tasks through hueyd's contract (the adapter) on both; the folder
 shared by processes."""
 from __future__ import annotations
 
-import multiprocessing
+import functools
 import os
+from collections.abc import Callable
 
 import pytest
 
 import hueyd
-from hueyd.storage import BlackHoleStorage, EmptyData, FileStorage
+from hueyd.storage import BaseStorage, BlackHoleStorage, EmptyData, FileStorage
+from tests.unit.test_storage_concurrency import child, run_processes
 from tests.unit.test_storage_huey_interface import (  # noqa: F401 (collected here too)
     test_counters_are_atomic_across_threads,
     test_key_value_returns_emptydata_and_dicts,
@@ -61,31 +63,27 @@ def test_file_priorities_and_errors(tmp_path):
         FileStorage("p", path=str(tmp_path / "plain"))
 
 
-def _drain(path: str, out: multiprocessing.Queue) -> None:
-    storage = FileStorage("mp", path=path)
-    taken = []
+def _drain(make: Callable[[], BaseStorage]) -> list[bytes]:
+    storage, taken = make(), []
     while (data := storage.dequeue()) is not None:
         taken.append(data)
         storage.incr("taken")
-    out.put(taken)
+    return taken
+
+
+def assert_taken_once_by_processes(make: Callable[[], BaseStorage], count: int = 300) -> None:
+    """Four forked processes drain ``count`` messages: each is taken exactly once."""
+    storage = make()
+    sent = [b"m%d" % n for n in range(count)]
+    for data in sent:
+        storage.enqueue(data)
+    taken = [data for part in run_processes(child, [(_drain, make)] * 4) for data in part]
+    assert sorted(taken) == sorted(sent) and len(set(taken)) == len(sent)
+    assert storage.incr("taken", 0) == count
 
 
 def test_several_processes_take_each_message_once(tmp_path):
-    path = str(tmp_path / "q")
-    storage = FileStorage("mp", path=path)
-    sent = [b"m%d" % n for n in range(300)]
-    for data in sent:
-        storage.enqueue(data)
-    out: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
-    procs = [multiprocessing.get_context("fork").Process(target=_drain, args=(path, out))
-             for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    taken = [data for _ in procs for data in out.get(timeout=60)]
-    for proc in procs:
-        proc.join(timeout=30)
-    assert sorted(taken) == sorted(sent) and len(taken) == len(set(taken))
-    assert storage.incr("taken", 0) == 300
+    assert_taken_once_by_processes(functools.partial(FileStorage, "mp", path=str(tmp_path)))
 
 
 def test_black_hole_keeps_nothing():

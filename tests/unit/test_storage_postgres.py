@@ -3,7 +3,7 @@ same tests as memory, SQLite and Redis), huey's tables, takes that never collide
 processes, LISTEN/NOTIFY waking a blocked dequeue, and tasks end to end."""
 from __future__ import annotations
 
-import multiprocessing
+import functools
 import threading
 import time
 import uuid
@@ -12,6 +12,7 @@ import pytest
 
 import hueyd
 from hueyd.storage import PostgresStorage
+from tests.unit.test_storage_file import assert_taken_once_by_processes
 from tests.unit.test_storage_huey_interface import (  # noqa: F401 (collected here too)
     test_counters_are_atomic_across_threads,
     test_key_value_returns_emptydata_and_dicts,
@@ -70,31 +71,10 @@ def test_hueys_tables(make_huey, postgres_server):
                                                      "myapp_task", "myapp_counter"}
 
 
-def _take_all(dsn: str, name: str, out: multiprocessing.Queue) -> None:
-    storage = PostgresStorage(name, dsn=dsn, blocking=False)
-    taken = []
-    while (data := storage.dequeue()) is not None:
-        taken.append(data)
-    out.put(taken)
-
-
 def test_several_processes_take_each_message_once(postgres_server):
     name = f"mp-{uuid.uuid4().hex[:8]}"
-    storage = PostgresStorage(name, dsn=postgres_server.dsn)
-    sent = [b"m%d" % n for n in range(400)]
-    for data in sent:
-        storage.enqueue(data)
-    context = multiprocessing.get_context("fork")
-    out = context.Queue()
-    procs = [context.Process(target=_take_all, args=(postgres_server.dsn, name, out))
-             for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    taken = [data for _ in procs for data in out.get(timeout=60)]
-    for proc in procs:
-        proc.join(timeout=30)
-    assert sorted(taken) == sorted(sent) and len(set(taken)) == len(sent)
-    storage.close()
+    assert_taken_once_by_processes(functools.partial(
+        PostgresStorage, name, dsn=postgres_server.dsn, blocking=False), count=400)
 
 
 def test_a_blocked_dequeue_wakes_on_notify(postgres_server):
