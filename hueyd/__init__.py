@@ -48,6 +48,7 @@ _EXPORTS = {
     "HueyException": "hueyd.api.exceptions",
     "ResultTimeout": "hueyd.api.exceptions",
     "MessageError": "hueyd.api.exceptions",
+    "RateLimitExceeded": "hueyd.api.exceptions",
     # producers: the daemon's view of the app (storage overrides, signing key)
     "instance": "hueyd.daemon.producer",
     "ConfigError": "hueyd.daemon.config",

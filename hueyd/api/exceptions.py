@@ -24,6 +24,21 @@ class TaskTimeout(HueyException):
     """A task ran past its ``timeout`` (raised by the consumer's timeout handler)."""
 
 
+class RateLimitExceeded(HueyException):
+    """A ``huey.rate_limit`` window is used up; ``delay`` is the seconds until the next
+    window opens, ``retry`` whether the task is run again then. Its arguments are
+    ``(key, delay, retry)``, so it pickles (process workers, stored errors)."""
+
+    def __init__(self, key: str, delay: float, retry: bool = True) -> None:
+        self.key, self.delay, self.retry = key, delay, retry
+        super().__init__(key, delay, retry)
+
+    def __str__(self) -> str:
+        if self.retry:
+            return f'rate limit "{self.key}" exceeded, retry in {self.delay:0.1f}s'
+        return f'rate limit "{self.key}" exceeded'
+
+
 class MessageError(HueyException):
     """Queue bytes that cannot be trusted or read: bad signature, garbage, unknown task.
 
@@ -66,4 +81,4 @@ class TaskException(Exception):
 
 
 #: failures that do not count as errors while the task still has retries
-RETRYING_EXCEPTIONS = (RetryTask, TaskLockedException)
+RETRYING_EXCEPTIONS = (RetryTask, RateLimitExceeded, TaskLockedException)

@@ -27,6 +27,7 @@ from hueyd.api.clock import normalize_time, to_posix
 from hueyd.api.exceptions import (
     RETRYING_EXCEPTIONS,
     CancelExecution,
+    RateLimitExceeded,
     RetryTask,
     TaskException,
     TaskLockedException,
@@ -87,6 +88,8 @@ class Producer(Protocol):
     def enqueue_quietly(self, task: Task, what: str) -> None: ...
 
     def add_schedule(self, task: Task) -> None: ...
+
+    def build_error_result(self, task: Task, exception: Exception) -> dict: ...
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -154,6 +157,9 @@ class Executor:
             logger.warning("task %s timed out: %s", task.id, exc)
             exception = exc
             self.emit(S.SIGNAL_TIMEOUT, task)
+        except RateLimitExceeded as exc:
+            retry_eta = self._rate_limited(task, exc)
+            exception = exc
         except TaskLockedException as exc:
             logger.warning("task %s not run, %s", task.id, exc)
             exception = exc
@@ -180,6 +186,20 @@ class Executor:
 
         self._record(task, value, exception, retry_eta)
         return value
+
+    def _rate_limited(self, task: Task, exc: RateLimitExceeded) -> dt.datetime | None:
+        """huey's rule: run again when the window opens (or after the task's own
+        retry_delay) if the limit says ``retry`` (not counted against the task's
+        retries) or the task has retries left; else the run failed for good."""
+        self.emit(S.SIGNAL_RATE_LIMITED, task)
+        if not (exc.retry or task.retries):
+            logger.info("task %s rate-limited on %r", task.id, exc.key)
+            return None
+        delay = task.retry_delay or exc.delay
+        logger.info("task %s rate-limited on %r, retrying in %.1fs", task.id, exc.key, delay)
+        if exc.retry:
+            task.retries += 1
+        return normalize_time(None, delay, self.policy.utc)
 
     def _record(self, task: Task, value: Any, exception: Exception | None,
                 retry_eta: dt.datetime | None) -> None:
@@ -230,7 +250,7 @@ class Executor:
         final = not task.retries
         surface = final or (self.policy.store_intermediate_errors
                             and not isinstance(exception, RETRYING_EXCEPTIONS))
-        error = Error(build_error_result(task, exception))
+        error = Error(self.producer.build_error_result(task, exception))
         if surface and self._storing(task):
             # A final failure also answers every later stage: they will never run.
             stage: Task | None = task

@@ -22,9 +22,10 @@ from hueyd.api.clock import Instant, as_clock, to_posix
 from hueyd.api.codec import TaskCodec
 from hueyd.api.consuming import Consuming
 from hueyd.api.exceptions import ConfigurationError
-from hueyd.api.execution import Executor, ResultPolicy
+from hueyd.api.execution import Executor, ResultPolicy, build_error_result
 from hueyd.api.hooks import Hook, Hooks
 from hueyd.api.locks import TaskLock, flush_locks
+from hueyd.api.ratelimit import RateLimit
 from hueyd.api.registry import Registry
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.revocation import Revocations
@@ -33,7 +34,7 @@ from hueyd.api.storage_link import StorageSlot
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
 from hueyd.api.wiring import Wired, delegate, load_storage_class
-from hueyd.storage.base import Storage, StorageError
+from hueyd.storage.base import Storage, StorageError, refuse_priority
 
 logger = logging.getLogger("hueyd")
 
@@ -181,15 +182,17 @@ class Huey:
         return decorator
 
     def periodic_task(self, validate_datetime: Callable[[Any], bool], retries: int = 0,
-                      retry_delay: float = 0, priority: int | None = None,
-                      context: bool = False, name: str | None = None, expires: Any = None,
+                      retry_delay: float = 0, retry_backoff: float = 0,
+                      priority: int | None = None, context: bool = False,
+                      name: str | None = None, expires: Any = None,
+                      timeout: float | None = None,
                       **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
         """A task the scheduler enqueues whenever ``validate_datetime(now)`` (a crontab) holds."""
         def method_validate(task: Task, timestamp: Any) -> bool:
             return validate_datetime(timestamp)
-        return self.task(retries=retries, retry_delay=retry_delay, priority=priority,
-                         context=context, name=name, expires=expires, task_base=PeriodicTask,
-                         validate_datetime=method_validate, **kwargs)
+        return self.task(retries, retry_delay, retry_backoff, priority, context, name, expires,
+                         timeout, task_base=PeriodicTask, validate_datetime=method_validate,
+                         **kwargs)
 
     def context_task(self, obj: Any, as_argument: bool = False,
                      **kwargs: Any) -> Callable[[Callable], TaskWrapper]:
@@ -283,6 +286,7 @@ class Huey:
             return self._pipelines.enqueue_group(task)
         if isinstance(task, pipeline.chord):
             return self._pipelines.enqueue_chord(task)
+        refuse_priority(self.storage, task.priority)
         if task.expires:
             task.resolve_expires(self.utc)
         self.emit(S.SIGNAL_ENQUEUED, task)
@@ -296,6 +300,7 @@ class Huey:
         return ResultGroup(results) if len(results) > 1 else results[0]
 
     def add_schedule(self, task: Task) -> None:
+        refuse_priority(self.storage, task.priority)
         eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
         self.backend.add_to_schedule(self.serialize_task(task), eta, task.priority)
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
@@ -359,6 +364,12 @@ class Huey:
 
     def flush_locks(self, *names: str) -> set[str]:
         return flush_locks(self, names)
+
+    def rate_limit(self, name: str, limit: int, per: float, retry: bool = True) -> RateLimit:
+        return RateLimit(self, name, limit, per, retry)
+
+    #: ``(task, exception) -> dict``, what a failed run stores: override it to add fields
+    build_error_result = staticmethod(build_error_result)
 
     def result(self, id: str, blocking: bool = False, timeout: float | None = None,
                backoff: float = 1.15, max_delay: float = 1.0,

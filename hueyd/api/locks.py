@@ -24,7 +24,32 @@ def lock_key(huey_name: str, lock_name: str) -> str:
     return f"{huey_name}.lock.{lock_name}"
 
 
-class TaskLock:
+class Guard:
+    """A decorator and a context manager around ``acquire()`` and ``release()``: what
+    a lock and a rate limit share."""
+
+    def acquire(self) -> Any:
+        raise NotImplementedError
+
+    def release(self) -> Any:
+        return None
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+        return inner
+
+    def __enter__(self) -> Any:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+class TaskLock(Guard):
     """A lock that is a decorator and a context manager; ``ttl`` (seconds) bounds a
     holder that dies without releasing it."""
 
@@ -39,20 +64,6 @@ class TaskLock:
         return self._huey.storage.has_data_for_key(self._key)
 
     locked = is_locked
-
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-        return inner
-
-    def __enter__(self) -> TaskLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.clear()
 
     def acquire(self) -> bool:
         # plain bytes, never a pickle: a lock is only ever tested for existence

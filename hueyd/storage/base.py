@@ -98,6 +98,10 @@ class Storage(abc.ABC):
     #: inside ``dequeue(timeout)`` instead of polling with delay/backoff.
     blocking: bool = False
 
+    #: huey's flag: False where the queue cannot order by priority, so the api refuses
+    #: a task that has one (NotImplementedError, as huey's RedisStorage does)
+    priority: bool = True
+
     #: id of the consumer whose lease holds what this storage dequeues (None: not yet
     #: chosen; the first dequeue picks one). Forked workers inherit it.
     consumer_id: str | None = None
@@ -275,6 +279,17 @@ class Storage(abc.ABC):
     def delete_data(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
 
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        """Add ``amount`` to the count kept under ``key`` for the fixed window ``window``
+        and return it; a count kept for another window starts again from 0 (rate
+        limits). ``amount=0`` only reads. Kept in the key/value store as
+        ``b"<window>:<count>"``, so ``delete_data(key)`` resets it. This default is a
+        read then a write: backends override it to be atomic across consumers."""
+        count = window_count(self.peek_data(key), window) + amount
+        if amount:
+            self.put_data(key, b"%d:%d" % (window, count))
+        return count
+
     @abc.abstractmethod
     def result_store_size(self) -> int: ...
 
@@ -328,3 +343,22 @@ class Storage(abc.ABC):
         self.flush_results()
         self.flush_counters()
         self.purge_dead_letters()
+
+
+def window_count(stored: bytes | None, window: int) -> int:
+    """The count in a ``b"<window>:<count>"`` value if it is for ``window``, else 0."""
+    if stored is None:
+        return 0
+    head, _, count = stored.partition(b":")
+    try:
+        return int(count) if int(head) == window else 0
+    except ValueError:
+        return 0
+
+
+def refuse_priority(storage: Storage, priority: int | None) -> None:
+    """huey's rule: a task with a priority on a storage without priorities is an error,
+    not a priority silently ignored."""
+    if priority and not storage.priority:
+        raise NotImplementedError(f"{type(storage).__name__} does not support task "
+                                  "priorities: use PriorityRedisHuey")

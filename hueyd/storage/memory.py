@@ -179,6 +179,10 @@ class MemoryStorage(Storage):
         with self._cond:
             return [self._live(k) for k in keys]
 
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        with self._cond:  # re-entrant: the read and the write are one step
+            return super().count_in_window(key, window, amount)
+
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         with self._cond:
             if self._live(key) is not None:

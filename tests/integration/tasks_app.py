@@ -103,3 +103,10 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+#: shared by every worker and process of every consumer: at most 4 calls an hour
+@huey.task()
+@huey.rate_limit("burst", limit=4, per=3600, retry=False)
+def limited(n):
+    return n

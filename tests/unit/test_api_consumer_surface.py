@@ -85,8 +85,10 @@ def test_dequeue_waits_at_most_its_timeout(make_huey):
         assert elapsed >= 0.25
 
 
-def test_future_task_goes_to_schedule_and_enqueue_due_moves_it(make_huey):
+def test_future_task_goes_to_schedule_and_enqueue_due_moves_it(make_huey, storage_kind):
     huey = make_huey()
+    if storage_kind == "redis":  # a plain RedisHuey refuses priorities, as huey's does
+        huey = make_huey("prio", storage_class="hueyd.storage.redis:PriorityRedisStorage")
 
     @huey.task(priority=5)
     def later(n):

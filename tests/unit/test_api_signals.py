@@ -16,6 +16,7 @@ HUEY_VALUES = {
     "SIGNAL_RETRYING": "retrying", "SIGNAL_REVOKED": "revoked",
     "SIGNAL_SCHEDULED": "scheduled", "SIGNAL_INTERRUPTED": "interrupted",
     "SIGNAL_ENQUEUED": "enqueued", "SIGNAL_TIMEOUT": "timeout",
+    "SIGNAL_RATE_LIMITED": "rate-limited",
 }
 
 

@@ -274,8 +274,10 @@ def test_expired_task_is_not_run(make_huey):
     assert stale() is None and fresh() == 1
 
 
-def test_task_options_via_s_and_schedule(make_huey):
+def test_task_options_via_s_and_schedule(make_huey, storage_kind):
     huey = make_huey()
+    if storage_kind == "redis":  # a plain RedisHuey refuses priorities, as huey's does
+        huey = make_huey("prio", storage_class="hueyd.storage.redis:PriorityRedisStorage")
 
     @huey.task(retries=1, retry_delay=5, priority=3, name="renamed")
     def configured(x):

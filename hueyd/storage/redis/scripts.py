@@ -223,6 +223,31 @@ end
 return 1
 """
 
+# The count of a fixed window (rate limits), read and written in one step.
+# ``get()``/``put(v)`` are the layout's (hash field or string key); ARGV: field,
+# window, amount. The value is "<window>:<count>"; another window's count is 0.
+COUNT_IN_WINDOW = """
+local count = 0
+local stored = get()
+if stored then
+  local window, n = string.match(stored, '^(-?%d+):(%d+)$')
+  if window == ARGV[2] then count = tonumber(n) end
+end
+count = count + tonumber(ARGV[3])
+if tonumber(ARGV[3]) ~= 0 then put(ARGV[2] .. ':' .. string.format('%d', count)) end
+return count
+"""
+# KEYS: kv hash
+HASH_FIELD = """
+local function get() return redis.call('HGET', KEYS[1], ARGV[1]) end
+local function put(v) redis.call('HSET', KEYS[1], ARGV[1], v) end
+"""
+# KEYS: the value's string key
+STRING_KEY = """
+local function get() return redis.call('GET', KEYS[1]) end
+local function put(v) redis.call('SET', KEYS[1], v) end
+"""
+
 # KEYS: kv hash, the field's own string key; ARGV: field.
 POP_VALUE = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])

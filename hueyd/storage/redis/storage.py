@@ -84,7 +84,7 @@ __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
 
 
 class RedisStorage(LeasedStorage):
-    """huey's RedisStorage: a list for the queue, FIFO; ``priority`` is ignored.
+    """huey's RedisStorage: a list for the queue, FIFO; a ``priority`` is refused.
 
     ``lease_timeout``: seconds a consumer that stopped renewing keeps its
     in-flight messages; ``max_deliveries``: how many times a message may go down
@@ -279,6 +279,9 @@ class RedisStorage(LeasedStorage):
 
     def delete_data(self, key: str) -> bool:
         return self.values.delete_data(key)
+
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        return self.values.count_in_window(key, window, amount)
 
     def result_store_size(self) -> int:
         return self.values.result_store_size()

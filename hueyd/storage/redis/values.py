@@ -59,6 +59,7 @@ class HashValues(_StringValues):
         self._hlen_revoked = pack("HLEN", self.keys.revoked)
         self._put_if_empty = self.conn.register_script(lua.PUT_IF_EMPTY)
         self._pop_value = self.conn.register_script(lua.POP_VALUE)
+        self._count = self.conn.register_script(lua.HASH_FIELD + lua.COUNT_IN_WINDOW)
 
     def _hash_of(self, key: str) -> str:
         return self.keys.revoked if key.startswith(REVOCATION_PREFIXES) else self.keys.values
@@ -97,6 +98,10 @@ class HashValues(_StringValues):
         ms = ttl_ms(ttl)
         return bool(self._put_if_empty(keys=[self._hash_of(key), self.keys.value(key)],
                                        args=[key, value, "" if ms is None else ms]))
+
+    @translate_errors
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        return self._count(keys=[self._hash_of(key)], args=[key, window, amount])
 
     @translate_errors
     def delete_data(self, key: str) -> bool:
@@ -141,6 +146,7 @@ class ExpiringValues(_StringValues):
         super().__init__(server)
         self.expire_time = expire_time
         self._pop_value = self.conn.register_script(lua.POP_UNLESS_EXPIRING)
+        self._count = self.conn.register_script(lua.STRING_KEY + lua.COUNT_IN_WINDOW)
 
     @translate_errors
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
@@ -165,6 +171,10 @@ class ExpiringValues(_StringValues):
     @translate_errors
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         return bool(self.conn.set(self.keys.value(key), value, nx=True, px=ttl_ms(ttl)))
+
+    @translate_errors
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        return self._count(keys=[self.keys.value(key)], args=[key, window, amount])
 
     @translate_errors
     def delete_data(self, key: str) -> bool:

@@ -230,6 +230,12 @@ class SqliteStorage(LeasedStorage):
                            self.name, key, value, now + ttl if ttl else None, now) == 1
 
     @translate_errors
+    def count_in_window(self, key: str, window: int, amount: int = 1) -> int:
+        # BEGIN IMMEDIATE: no other process reads the count between our read and write
+        with write_transaction(self._db.get()):
+            return super().count_in_window(key, window, amount)
+
+    @translate_errors
     def delete_data(self, key: str) -> bool:
         rows = self._sql("DELETE FROM hueyd_kv WHERE name = ? AND key = ? RETURNING expires",
                          self.name, key)
