@@ -286,7 +286,7 @@ class Huey:
             return self._pipelines.enqueue_group(task)
         if isinstance(task, pipeline.chord):
             return self._pipelines.enqueue_chord(task)
-        refuse_priority(self.storage, task.priority)
+        refuse_priority(self.backend, task.priority)
         if task.expires:
             task.resolve_expires(self.utc)
         self.emit(S.SIGNAL_ENQUEUED, task)
@@ -300,7 +300,7 @@ class Huey:
         return ResultGroup(results) if len(results) > 1 else results[0]
 
     def add_schedule(self, task: Task) -> None:
-        refuse_priority(self.storage, task.priority)
+        refuse_priority(self.backend, task.priority)
         eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
         self.backend.add_to_schedule(self.serialize_task(task), eta, task.priority)
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)

@@ -104,3 +104,17 @@ def test_black_hole_keeps_nothing():
     assert huey.backend.dead_letter_count() == 0
     huey.backend.start_consuming()
     storage.flush_all()
+
+
+def test_locks_and_rate_limits_on_a_file_huey(tmp_path):
+    from hueyd import RateLimitExceeded, TaskLockedException
+    huey = hueyd.FileHuey("guards", path=str(tmp_path / "q"))
+    with huey.lock_task("nightly", ttl=30):
+        with pytest.raises(TaskLockedException), huey.lock_task("nightly"):
+            pass
+    limit = huey.rate_limit("api", limit=2, per=60)
+    for _ in range(2):
+        with limit:
+            pass
+    with pytest.raises(RateLimitExceeded), limit:
+        pass
