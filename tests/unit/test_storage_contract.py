@@ -11,8 +11,8 @@ import pytest
 from hueyd.storage.base import DeadLetter, Message, Storage
 from tests.helpers import wait_for
 
-KINDS = ("memory", "sqlite", "redis", "priority-redis", "redis-expire")
-PRIORITY_KINDS = {"memory", "sqlite", "priority-redis"}
+KINDS = ("memory", "sqlite", "redis", "priority-redis", "redis-expire", "postgres")
+PRIORITY_KINDS = {"memory", "sqlite", "priority-redis", "postgres"}
 REDIS_CLASSES = {"redis": "RedisStorage", "priority-redis": "PriorityRedisStorage",
                  "redis-expire": "RedisExpireStorage"}
 
@@ -24,9 +24,21 @@ def build_storage(kind: str, name: str, tmp_path, request) -> Storage:
     if kind == "sqlite":
         from hueyd.storage.sqlite import SqliteStorage
         return SqliteStorage(name, filename=str(tmp_path / "contract.db"))
+    if kind == "postgres":
+        return postgres_storage(name, tmp_path, request)
     import hueyd.storage.redis as redis_backends
     url = request.getfixturevalue("redis_url")
     return getattr(redis_backends, REDIS_CLASSES[kind])(name, url=url)
+
+
+def postgres_storage(name: str, tmp_path, request, **kwargs) -> Storage:
+    """A PostgresStorage on the suite's server, in tables of this test's own."""
+    import hashlib
+
+    from hueyd.storage.postgres import PostgresStorage
+    server = request.getfixturevalue("postgres_server")
+    prefix = "t" + hashlib.md5(str(tmp_path).encode()).hexdigest()[:12]
+    return PostgresStorage(name, dsn=server.dsn, table_prefix=prefix, **kwargs)
 
 
 @pytest.fixture(params=KINDS)
