@@ -147,6 +147,14 @@ def record(n):
     return n * 2
 
 
+@huey.task()
+def slow(n, seconds):
+    with open(os.path.join(DIR, "starts"), "a") as fh:
+        fh.write(f"{n} {os.getpid()}\n")
+    time.sleep(seconds)
+    return n
+
+
 @huey.periodic_task(lambda dt: True)
 def every_minute():
     with open(os.path.join(DIR, "periodic"), "a") as fh:

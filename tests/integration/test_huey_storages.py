@@ -121,6 +121,30 @@ def test_postgres_huey_with_process_workers(tmp_path, postgres_server):
         huey.storage.close()
 
 
+def test_postgres_huey_runs_again_what_a_killed_consumer_held(tmp_path, postgres_server):
+    app = make(tmp_path, "postgres", HUEYD_TEST_DSN=postgres_server.dsn)
+    huey, slow = app.module.huey, app.module.slow
+    starts = app.data / "starts"
+    result = slow(7, 2)
+    first = start(app, "storeapp.huey", "-w", "1", "-k", "process", "-n")
+    try:
+        wait_for(starts.exists, 30, message="the task to start")
+        os.killpg(first.pid, signal.SIGKILL)  # the whole daemon, mid-task
+        first.wait(10)
+        assert huey.storage.queue_size() == 0  # held by the dead consumer, not queued
+        second = start(app, "storeapp.huey", "-w", "1", "-n")
+        try:
+            assert result.get(blocking=True, timeout=60) == 7
+            assert len(starts.read_text().splitlines()) == 2, "it ran again"
+            assert "took back 1 message(s)" in second.output, second.output
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        huey.storage.flush_all()
+        huey.storage.close()
+
+
 def test_black_hole_huey_idles_and_stops(tmp_path):
     app = make(tmp_path, "void")
     app.module.record(1)
