@@ -23,7 +23,6 @@ from hueyd.storage.leases import ConsumerLease
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.daemon.config import Config
-    from hueyd.storage.base import Storage
 
 #: bytes of a dead letter shown by ``dead-letter list``
 PREVIEW = 48
@@ -49,15 +48,19 @@ class QueueStatus:
         return sum(c.alive for c in self.consumers)
 
 
-def describe_storage(storage: Storage) -> str:
-    """``RedisStorage 127.0.0.1:6379/0`` or ``SqliteStorage /var/lib/...db``."""
-    where = getattr(storage, "location", None) or getattr(storage, "filename", None)
-    return redact(f"{type(storage).__name__} {where}") if where else type(storage).__name__
+def describe_storage(storage: Any) -> str:
+    """``RedisStorage 127.0.0.1:6379/0``, ``SqliteStorage /var/lib/...db``, ``FileStorage
+    /var/lib/...``: ``huey.storage``, whose class is the app's (a view answers its
+    backend's)."""
+    kind = storage.__class__.__name__
+    where = (getattr(storage, "location", None) or getattr(storage, "filename", None)
+             or getattr(storage, "path", None))
+    return redact(f"{kind} {where}") if isinstance(where, str) and where else kind
 
 
 def read_status(huey: Huey) -> QueueStatus:
     storage = huey.backend
-    return QueueStatus(huey.name, describe_storage(storage), storage.queue_size(),
+    return QueueStatus(huey.name, describe_storage(huey.storage), storage.queue_size(),
                        storage.schedule_size(), storage.dead_letter_count(),
                        storage.consumers())
 

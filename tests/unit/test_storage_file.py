@@ -118,3 +118,12 @@ def test_locks_and_rate_limits_on_a_file_huey(tmp_path):
             pass
     with pytest.raises(RateLimitExceeded), limit:
         pass
+
+
+def test_hueyd_status_names_the_apps_storage_class(tmp_path):
+    from hueyd.daemon.admin import read_status
+    huey = hueyd.FileHuey("named", path=str(tmp_path / "q"))
+    huey.storage.enqueue(b"x")
+    status = read_status(huey)
+    assert (status.storage, status.queued) == (f"FileStorage {tmp_path / 'q'}", 1)
+    assert read_status(hueyd.MemoryHuey("m")).storage == "MemoryStorage"
