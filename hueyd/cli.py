@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from hueyd.daemon.config import SETTINGS, Config, ConfigError, load_config
@@ -75,25 +75,37 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
 
 
-def add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per flag of the setting table (consumer letters and long names)."""
+def add_setting_options(parser: argparse.ArgumentParser, skip: Sequence[str] = (),
+                        renamed: Mapping[str, str] | None = None) -> None:
+    """One option per flag of the setting table (consumer letters and long names);
+    ``skip``: settings left out, ``renamed``: flags spelled otherwise (manage.py run_huey,
+    where Django owns -v)."""
+    def flags(names: Sequence[str]) -> list[str]:
+        return [(renamed or {}).get(name, name) for name in names]
+
     for spec in RUN_OPTIONS:
+        if spec.name in skip:
+            continue
         if spec.flags:
             default = "" if spec.default in (None, ()) else f" (default: {spec.default})"
-            parser.add_argument(*spec.flags, dest=spec.name, default=argparse.SUPPRESS,
+            parser.add_argument(*flags(spec.flags), dest=spec.name, default=argparse.SUPPRESS,
                                 metavar=spec.metavar or spec.name.upper(),
                                 help=f"{spec.help}{default}")
         for switch in spec.switches:
-            parser.add_argument(*switch.flags, dest=spec.name, action="store_const",
+            parser.add_argument(*flags(switch.flags), dest=spec.name, action="store_const",
                                 const=switch.value, default=argparse.SUPPRESS,
                                 help=switch.help)
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it."""
+    """The YAML file (if any) with the command-line options laid over it; the app's
+    virtualenv, if it names one, is active from here on."""
     given = vars(args)
     overrides = {name: given[name] for name in [*SETTINGS, "app"] if name in given}
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    from hueyd.daemon import virtualenv
+    virtualenv.activate(config)  # before redis, gevent or the app are imported
+    return config
 
 
 def say(message: str, warning: bool = False) -> None:
@@ -171,7 +183,7 @@ def serve(config: Config, options: list[str] | None = None) -> int:
     from hueyd.daemon import logs, master
     from hueyd.daemon.loader import load_app
     try:
-        logs.setup(config.log_level, config.log_file, config.log_format)
+        logs.setup(config.log_level, config.log_file, config.log_format, config.simple_log)
     except OSError as exc:
         raise log_file_error(config, exc) from None
     from hueyd.daemon.security import security_warnings

@@ -78,3 +78,18 @@ def make_huey(request, storage_kind, tmp_path):
             h.storage.close()
         except Exception:
             pass
+
+
+@pytest.fixture(scope="session")
+def django_venv():
+    """A virtualenv with Django 5.2 LTS, django-tasks and a current redis-py (built once by
+    scripts/django-venv, cached under /var/cache/hueyd-tests): the app's own virtualenv."""
+    import pathlib
+    import subprocess
+
+    from tests.helpers import unavailable
+    script = os.path.join(ROOT, "scripts", "django-venv")
+    done = subprocess.run([script], capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        unavailable(f"scripts/django-venv failed: {done.stderr.strip()[-500:]}")
+    return pathlib.Path(done.stdout.strip().splitlines()[-1])

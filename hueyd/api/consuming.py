@@ -177,6 +177,7 @@ class Consuming:
             self.storage.hand_back(message)
         else:
             self.storage.enqueue(self.codec.encode(task), task.priority)
+        task.handed_back = True
 
     # -- the scheduler's calls --------------------------------------------------------------
     def _posix(self, timestamp: Instant | None) -> float:

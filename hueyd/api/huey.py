@@ -33,7 +33,7 @@ from hueyd.api.serializer import Serializer
 from hueyd.api.storage_link import StorageSlot
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.api.wiring import Wired, delegate, load_storage_class
+from hueyd.api.wiring import Wired, create_consumer, delegate, load_storage_class
 from hueyd.storage.base import Storage, StorageError, refuse_priority
 
 logger = logging.getLogger("hueyd")
@@ -269,6 +269,7 @@ class Huey:
         """The task in ``data``; MessageError for garbage, a bad signature or an unknown task."""
         return self._codec.decode(data)
 
+    create_consumer = create_consumer
     def enqueue_quietly(self, task: Task, what: str) -> None:
         """Enqueue a task the consumer creates (a pipeline stage, a periodic run); one
         whose data cannot be serialized is logged and dropped, never raised into the
@@ -289,11 +290,14 @@ class Huey:
         refuse_priority(self.backend, task.priority)
         if task.expires:
             task.resolve_expires(self.utc)
-        self.emit(S.SIGNAL_ENQUEUED, task)
-        if self._immediate:
-            self.execute(task)
+        if task.handed_back:  # the SIGNAL_INTERRUPTED recipe: it is back in the queue already
+            logger.info("task %s is back in the queue already: not enqueued twice", task.id)
         else:
-            self.backend.enqueue(self.serialize_task(task), task.priority)
+            self.emit(S.SIGNAL_ENQUEUED, task)
+            if self._immediate:
+                self.execute(task)
+            else:
+                self.backend.enqueue(self.serialize_task(task), task.priority)
         if not self.results:
             return None
         results = self._pipelines.pipeline_results(task)

@@ -31,6 +31,9 @@ class Task:
     default_retry_backoff: float = 0
     default_timeout: float | None = None
     context = False
+    #: the consumer handed this interrupted task back to the queue (SIGNAL_INTERRUPTED):
+    #: it runs again by itself, and huey's re-enqueue recipe must not queue it twice
+    handed_back = False
 
     def __init__(self, args: tuple | None = None, kwargs: dict | None = None,
                  id: str | None = None, eta: dt.datetime | None = None,

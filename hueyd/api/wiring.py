@@ -50,3 +50,10 @@ def delegate(part: str, method: Callable[..., R]) -> Callable[..., R]:
     def forward(self: Any, *args: Any, **kwargs: Any) -> R:
         return method(getattr(self, part), *args, **kwargs)
     return forward
+
+
+def create_consumer(huey: Any, **options: Any) -> Any:
+    """huey's embedding, ``huey.create_consumer(workers=2, ...)``: a Consumer built with
+    huey's keywords; its ``run()`` blocks until a signal or ``stop()``. Imported by name:
+    the api layer never imports the consumer's."""
+    return importlib.import_module("hueyd.consumer.consumer").Consumer(huey, **options)

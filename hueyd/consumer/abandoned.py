@@ -3,7 +3,8 @@
 Two outcomes, one helper each:
 - ``hand_back``: the consumer stopped it (SIGTERM, shutdown timeout). The task
   did nothing wrong: its message goes back to the head of the queue and
-  SIGNAL_INTERRUPTED is sent.
+  SIGNAL_INTERRUPTED is sent with ``task.handed_back`` True (huey's recipe that
+  re-enqueues it from that signal then does nothing: it would run twice).
 - ``fail``: its worker was lost (killed past ``task_timeout``, crashed, or the
   task raised SystemExit). It counts as a failed run, so retries, error results,
   signals and hooks follow huey's rules; a task that kills its worker every time

@@ -9,9 +9,7 @@ loop ``check_health``, ``request_stop``, ``interrupt``, ``kill_remaining``,
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +20,14 @@ from hueyd.api.exceptions import ConfigurationError, TaskTimeout
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back, task_of
 from hueyd.consumer.aborts import Aborts
 from hueyd.consumer.banner import log_banner
+from hueyd.consumer.embedded import run_blocking
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
 from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
 from hueyd.consumer.settings import ConsumerSettings
-from hueyd.consumer.worker import DEFAULT_READ_TIMEOUT, Worker
+from hueyd.consumer.worker import DEFAULT_READ_TIMEOUT, RECYCLED, Worker
 from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,9 +63,11 @@ class Consumer:
 
     def __init__(self, huey: Huey, settings: ConsumerSettings | None = None, *,
                  reopen_logs: Callable[[], None] | None = None,
-                 periodic_minute: int | None = None, **options: Any) -> None:
+                 periodic_minute: int | None = None,
+                 wake: Callable[[], None] | None = None, **options: Any) -> None:
         """``settings``, or huey's keywords (``workers=4, worker_type="process"``...)
-        for an embedded consumer: one or the other."""
+        for an embedded consumer: one or the other. ``wake`` (thread and greenlet
+        workers) tells the supervising loop that a worker wants replacing now."""
         if settings is None:
             settings = ConsumerSettings.from_options(**options)
         elif options:
@@ -90,11 +91,8 @@ class Consumer:
         self._dying: list[Handle] = []  # killed, replaced, not reaped yet
         self._abandoned: list[Handle] = []  # running a handed-back task we cannot stop
         self._aborts = Aborts()  # hung worker processes sent SIGABRT, not gone yet
-        if settings.flush_locks or settings.extra_locks:
-            extra = settings.extra_locks.split(",") if settings.extra_locks else ()
-            flushed = huey.flush_locks(*extra)
-            if flushed:
-                logger.warning("found stale locks: %s", ", ".join(sorted(flushed)))
+        self._wake = None if self.runtime.forks else wake  # processes: SIGCHLD wakes it
+        self.stopped_event = threading.Event()  # set once stop() is complete
 
     def __getattr__(self, name: str) -> Any:
         """huey's Consumer attributes (``workers``, ``worker_type``, ``delay``...)."""
@@ -109,6 +107,7 @@ class Consumer:
             raise ConfigurationError("the consumer cannot run a Huey in immediate mode: "
                                      "set huey.immediate = False")
         log_banner(self.huey, self.settings)
+        self._flush_locks()
         slots = make_slots(self.settings.workers + 1, self.runtime.shared_slots)
         if self._periodic_minute:
             slots[SCHEDULER].set_mark(self._periodic_minute)
@@ -121,13 +120,21 @@ class Consumer:
         for member in self.members:
             self._spawn(member)
 
+    def _flush_locks(self) -> None:
+        """huey's -f/-L: locks a killed consumer left, once the storage answers."""
+        extra = self.settings.extra_locks
+        if self.settings.flush_locks or extra:
+            flushed = self.huey.flush_locks(*(extra.split(",") if extra else ()))
+            if flushed:
+                logger.warning("found stale locks: %s", ", ".join(sorted(flushed)))
+
     def _make_role(self, index: int, slot: Slot) -> Role:
         flag = self.runtime.stop_flag()
         if index == SCHEDULER:
             return Scheduler(self.huey, slot, flag, self.settings,
                              reopen_logs=self.reopen_logs_hook)
         return Worker(self.huey, slot, flag, f"Worker-{index}", self.settings,
-                      reopen_logs=self.reopen_logs_hook, lane=self._lane)
+                      reopen_logs=self.reopen_logs_hook, lane=self._lane, wake=self._wake)
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
@@ -227,6 +234,18 @@ class Consumer:
                 member.handle.is_alive()
         self._dying = [h for h in self._dying if h.is_alive()]
         self._settle_aborts()
+        for member in self.worker_members:
+            if not self.stopping and member.slot.read().mark == RECYCLED:
+                self._recycle(member)
+
+    def _recycle(self, member: Member) -> None:
+        """A worker that reached max_tasks ended (or is ending) cleanly: a fresh one
+        takes its slot at once, health checks or not."""
+        member.slot.set_mark(0)
+        self._dying.append(member.handle)
+        member.role = self._make_role(self.members.index(member), member.slot)
+        self._spawn(member)
+        logger.info("%s recycled after %d tasks", member.role.name, self.settings.max_tasks)
 
     def next_wake(self) -> float | None:
         """Seconds until this consumer has a deadline of its own (a SIGKILL due)."""
@@ -325,6 +344,7 @@ class Consumer:
     def _disconnect(self) -> None:
         self.huey.disconnect_signal(self._record_error)
         self.stop_consuming()
+        self.stopped_event.set()
 
     def stop_consuming(self) -> None:
         """Once the roles have exited: hand back whatever this consumer still holds
@@ -374,20 +394,6 @@ class Consumer:
 
     # -- huey's blocking run -----------------------------------------------------------------
     def run(self) -> None:
-        """Run until SIGINT (graceful), SIGTERM (immediate) or SIGHUP (restart)."""
-        received: list[int] = []
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, lambda n, _f: received.append(n))
-        self.start()
-        next_check = time.monotonic() + self.settings.health_check_interval
-        while not received:
-            time.sleep(0.1)
-            self.reap()
-            if self.settings.check_worker_health and time.monotonic() >= next_check:
-                self.check_health()
-                next_check = time.monotonic() + self.settings.health_check_interval
-        self.stop(graceful=received[0] != signal.SIGTERM)
-        if received[0] == signal.SIGHUP:
-            logger.info("consumer restarting")
-            os.execv(sys.executable, sys.orig_argv)
-        logger.info("consumer exiting")
+        """Run until the graceful signal (SIGINT), the immediate one (SIGTERM), SIGHUP
+        (restart) or, from another thread, ``stop()`` (embedded.py)."""
+        run_blocking(self)

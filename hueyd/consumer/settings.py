@@ -8,6 +8,7 @@ table holds the daemon's defaults. Standard library only: the daemon's config re
 from __future__ import annotations
 
 import dataclasses
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ class ConsumerSettings:
     shutdown_timeout: float | None = None
     flush_locks: bool = False
     extra_locks: str | None = None
+    #: a worker that ran this many tasks ends and a fresh one takes its place (huey's -M)
+    max_tasks: int | None = None
+    #: the signal that stops gracefully ("INT" or "TERM"); the other interrupts tasks
+    graceful_signal: str = "INT"
 
     def __post_init__(self) -> None:
         # the one place the interval is clamped (the daemon's check refuses what is out)
@@ -44,6 +49,18 @@ class ConsumerSettings:
                        SCHEDULER_INTERVAL_MAX)
         object.__setattr__(self, "scheduler_interval", interval)
         object.__setattr__(self, "health_check_interval", float(self.health_check_interval))
+        if self.graceful_signal not in ("INT", "TERM"):
+            raise ValueError(f"graceful_signal must be INT or TERM, not {self.graceful_signal!r}")
+        if not self.max_tasks or self.max_tasks < 0:  # huey: 0 (or None) never recycles
+            object.__setattr__(self, "max_tasks", None)
+
+    @property
+    def stop_signals(self) -> tuple[signal.Signals, signal.Signals]:
+        """(graceful, immediate): SIGINT and SIGTERM, swapped by ``graceful_signal="TERM"``
+        (huey's -g TERM, for platforms that only send SIGTERM)."""
+        if self.graceful_signal == "TERM":
+            return signal.SIGTERM, signal.SIGINT
+        return signal.SIGINT, signal.SIGTERM
 
     @classmethod
     def from_options(cls, **options: Any) -> ConsumerSettings:

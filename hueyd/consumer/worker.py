@@ -42,13 +42,16 @@ FAILED_LOG = RateLimitedLog(logger)
 
 #: how long a blocking dequeue waits when the storage does not say (huey's BRPOP timeout)
 DEFAULT_READ_TIMEOUT = 1.0
+#: the mark a worker leaves in its slot when it ends for max_tasks: replace me now
+RECYCLED = -1.0
 
 
 class Worker(Role):
     def __init__(self, huey: Huey, slot: Slot, stop_flag: StopFlag, name: str = "Worker-1",
                  settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, lane: Lane | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, lane: Lane | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
@@ -67,6 +70,9 @@ class Worker(Role):
         #: the last task was short and CPU-bound: the next one runs holding the lane
         self.cpu_short = False
         self.waits_in_row = 0  # tasks in a row that spent their time waiting
+        self.ran = 0  # tasks run, for max_tasks
+        self.recycled = False
+        self.wake = wake
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
@@ -77,6 +83,10 @@ class Worker(Role):
             self.lane.leave(self)
         self._finish_pending()
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
+        if self.recycled:  # the last write to the slot: the master replaces this worker
+            self.slot.set_mark(RECYCLED)
+            if self.wake is not None:
+                self.wake()
 
     def _finish_pending(self) -> None:
         """Store what is still to be stored, acknowledge the last tasks run and hand back
@@ -139,6 +149,12 @@ class Worker(Role):
             taking.put_back(task)  # shutdown, in its place before those taken ahead)
             return
         self.run(task)
+        self.ran += 1
+        if self.settings.max_tasks and self.ran >= self.settings.max_tasks:
+            logger.info("%s ran %d tasks (max_tasks): it ends, a fresh worker follows",
+                        self.name, self.ran)
+            self.recycled = True
+            self.stop_flag.set()  # what it took ahead goes back at shutdown
 
     def _set_aside(self, message: Message | None, reason: str) -> None:
         """A message this worker cannot run goes to the dead letters, now or, if the

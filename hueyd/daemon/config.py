@@ -13,19 +13,40 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
+from hueyd.daemon.kinds import (
+    BOOL,
+    ENVIRONMENT,
+    INT,
+    NUMBER,
+    OPTIONAL_INT,
+    OPTIONAL_NUMBER,
+    OPTIONAL_TEXT,
+    PATH_LIST,
+    TEXT,
+    Check,
+    Kind,
+    above,
+    at_least,
+    at_most,
+    between,
+    every,
+    one_of,
+)
+from hueyd.daemon.kinds import short as _short
 from hueyd.daemon.redact import redact, redact_url
 
 #: huey accepts "gevent" for greenlet workers
 WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
+GRACEFUL_SIGNALS = ("INT", "TERM")
+DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
@@ -46,86 +67,6 @@ class ConfigError(Exception):
         where = f"{self.file}:{self.line}" if self.file and self.line else self.file
         parts = [p for p in ("hueyd", where, self.key, self.message) if p]
         return redact(" ".join(": ".join(parts).split()))  # one line, never a password
-
-
-# -- kinds: what a value may be, in YAML and as command-line text ---------------------
-@dataclass(frozen=True)
-class Kind:
-    expected: str                     # "an integer", for the error message
-    accepts: Callable[[Any], bool]    # is this YAML value of the kind?
-    from_text: Callable[[str], Any] | None  # command-line text -> value (ValueError if not)
-    normal: Callable[[Any], Any] = lambda value: value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
-
-
-def _number_text(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def _none_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda text: None if text.strip().lower() in ("", "none", "null") else parse(text)
-
-
-BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
-              "false": False, "no": False, "off": False, "0": False}
-
-
-def _bool_text(text: str) -> bool:
-    return BOOL_WORDS[text.strip().lower()]  # KeyError: not a boolean
-
-
-INT = Kind("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool), int)
-NUMBER = Kind("a number", _is_number, _number_text, float)
-OPTIONAL_NUMBER = Kind("a number or null", lambda v: v is None or _is_number(v),
-                       _none_text(_number_text), lambda v: None if v is None else float(v))
-BOOL = Kind("true or false", lambda v: isinstance(v, bool), _bool_text)
-TEXT = Kind("a string", lambda v: isinstance(v, str) and v != "", str)
-OPTIONAL_TEXT = Kind("a string or null", lambda v: v is None or (isinstance(v, str) and v != ""),
-                     _none_text(str))
-PATH_LIST = Kind("a list of directories",
-                 lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
-                                                  and all(isinstance(p, str) for p in v)),
-                 lambda text: text.split(os.pathsep),
-                 lambda v: (v,) if isinstance(v, str) else tuple(v))
-ENVIRONMENT = Kind("a mapping of variable names to values", lambda v: isinstance(v, dict),
-                   None, lambda v: {k: str(x) if _is_number(x) else x for k, x in v.items()})
-
-
-# -- checks: pure functions returning what is wrong, or None -------------------------
-Check = Callable[[Any], "str | None"]
-
-
-def at_least(low: float) -> Check:
-    return lambda v: None if v >= low else f"must be at least {low:g}, got {v:g}"
-
-
-def above(low: float) -> Check:
-    return lambda v: None if v > low else f"must be greater than {low:g}, got {v:g}"
-
-
-def at_most(high: float) -> Check:
-    return lambda v: None if v <= high else f"must be at most {high:g}, got {v:g}"
-
-
-def every(*checks: Check) -> Check:
-    """The first problem any of ``checks`` finds."""
-    return lambda v: next((p for p in (c(v) for c in checks) if p), None)
-
-
-def between(low: int, high: int) -> Check:
-    return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v}"
-
-
-def one_of(choices: tuple[str, ...]) -> Check:
-    listed = ", ".join(choices)
-    return lambda v: None if v in choices else f"must be one of {listed}, got {_short(v)}"
 
 
 def environment(value: dict) -> str | None:
@@ -260,8 +201,21 @@ class Config:
         Switch(("-u", "--utc"), True, "periodic tasks follow UTC (default)"),
         Switch(("-o", "--localtime"), False, "periodic tasks follow local time")))
     shutdown_timeout: float | None = setting(
-        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on SIGINT (null: no limit)",
-        every(at_least(0), at_most(limits.MAX_TIMEOUT)), ("--shutdown-timeout",))
+        60.0, OPTIONAL_NUMBER, "seconds running tasks get to finish on a graceful stop "
+        "(null: no limit)", every(at_least(0), at_most(limits.MAX_TIMEOUT)),
+        ("-t", "--shutdown-timeout"), metavar="SECONDS")
+    graceful_signal: str = setting(
+        "INT", Kind(TEXT.expected, TEXT.accepts, str, lambda v: v.upper().removeprefix("SIG")),
+        "the signal that stops gracefully, INT or TERM; the other one interrupts running "
+        "tasks", one_of(GRACEFUL_SIGNALS), ("-g", "--graceful-signal"), metavar="INT|TERM")
+    max_tasks: int | None = setting(None, OPTIONAL_INT, "recycle a worker after it ran this "
+                                    "many tasks (null: never)", at_least(1),
+                                    ("-M", "--max-tasks"), metavar="COUNT")
+    flush_locks: bool = setting(False, BOOL, "flush every task lock at start", switches=(
+        Switch(("-f", "--flush-locks"), True, "flush every task lock at start"),))
+    extra_locks: str | None = setting(None, OPTIONAL_TEXT, "more lock names to flush at "
+                                      "start, separated by commas", flags=("-L", "--extra-locks"),
+                                      metavar="NAMES")
     task_timeout: float | None = setting(
         None, OPTIONAL_NUMBER, "seconds a task may run (null: no limit)",
         every(above(0), at_most(limits.MAX_TIMEOUT)), ("--task-timeout",))
@@ -269,6 +223,11 @@ class Config:
                                      every(above(0), at_most(limits.MAX_STARTUP_TIMEOUT)))
     pythonpath: tuple[str, ...] = setting((), PATH_LIST, "directories put first on sys.path")
     chdir: str | None = setting(None, OPTIONAL_TEXT, "working directory of the daemon")
+    virtualenv: str | None = setting(None, OPTIONAL_TEXT, "the app's virtualenv: its packages "
+                                     "win over Debian's", flags=("--virtualenv",), metavar="DIR")
+    django_settings: str | None = setting(None, OPTIONAL_TEXT, "Django settings module (app "
+                                          "then defaults to settings.HUEY)",
+                                          flags=("--django-settings",), metavar="MODULE")
     environment: dict[str, str] = setting({}, ENVIRONMENT, "environment variables for the app",
                                           environment)
     log_level: str = setting(
@@ -281,6 +240,9 @@ class Config:
                                    metavar="FILE")
     log_format: str | None = setting(None, OPTIONAL_TEXT, "%-style log record format",
                                      log_format, yaml="logging.format")
+    simple_log: bool = setting(False, BOOL, "huey's simple log format: time and message",
+                               switches=(Switch(("-S", "--simple"), True, "simple log format "
+                                                "(time and message)"),))
     redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
                                     redis_url)
     sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")
@@ -327,6 +289,8 @@ def load_config(path: str | None, overrides: Mapping[str, Any]) -> Config:
         if spec is None:
             raise ConfigError(None, name, "unknown setting")
         values[name] = spec.value(raw, None, spec.option, text=True)
+    if values.get("django_settings"):
+        values.setdefault("app", DJANGO_APP)
     if "app" not in values:
         where = "" if path else " (give APP, e.g. blog.main.huey, or --config FILE)"
         raise ConfigError(path, "app", "required: the import path of the application's "
@@ -383,9 +347,4 @@ def _unknown(key: str) -> str:
     close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}"
-
-
-def _short(value: Any) -> str:
-    text = redact(repr(value))  # before cutting: a cut URL no longer looks like one
-    return text if len(text) <= 60 else text[:57] + "..."
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from hueyd.api.exceptions import ConfigurationError
 from hueyd.api.huey import Huey
+from hueyd.daemon import django_setup
 from hueyd.daemon.config import Config, ConfigError
 from hueyd.daemon.security import key_label, read_secret_key
 from hueyd.storage.base import StorageError, StorageUnusable
@@ -26,7 +27,13 @@ from hueyd.storage.base import StorageError, StorageUnusable
 def load_app(config: Config) -> Huey:
     """The application's Huey, imported as ``config`` says."""
     prepare(config)
+    try:
+        django_setup.setup(config)  # a Django project: before its settings.HUEY is read
+    except django_setup.Failed as failed:
+        raise ConfigError(config.config_path, django_setup.KEY,
+                          f"{failed.what}: {describe(failed.error)}") from None
     huey = import_app(config.app, config.config_path)
+    django_setup.require_tasks(config, huey)
     configure(huey, config)
     return huey
 

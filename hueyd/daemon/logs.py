@@ -25,6 +25,8 @@ JOURNAL_FORMAT = "%(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s"
 PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
               (logging.INFO, 6))
 DEBUG_PRIORITY = 7
+#: huey's -S: the time of day and the message (journald stamps its entries itself)
+SIMPLE_FORMAT, SIMPLE_DATE = "%(asctime)s %(message)s", "%H:%M:%S"
 
 
 def priority(levelno: int) -> int:
@@ -104,21 +106,26 @@ class OwnStreamHandler(logging.StreamHandler):
 OWN_HANDLERS = (ReopenableFileHandler, OwnStreamHandler)
 
 
-def setup(level: str | int, logfile: str | None = None, fmt: str | None = None) -> None:
-    """Route every logger through one handler of ours: ``logfile`` or stderr.
+def setup(level: str | int, logfile: str | None = None, fmt: str | None = None,
+          simple: bool = False) -> None:
+    """Route every logger through one handler of ours: ``logfile`` or stderr;
+    ``simple`` is huey's -S format, unless ``fmt`` is given.
 
     Calling it again replaces the handler it installed before (and only that):
     OSError if ``logfile`` cannot be opened, ValueError for a bad ``fmt``.
     """
     handler: logging.Handler
+    journal = not logfile and stderr_is_journal()
+    datefmt = SIMPLE_DATE if simple and not fmt else None
+    if simple and not fmt:
+        fmt = "%(message)s" if journal else SIMPLE_FORMAT
     if logfile:
         handler = ReopenableFileHandler(logfile)
-        formatter = Formatter(fmt or FORMAT)
+        formatter = Formatter(fmt or FORMAT, datefmt)
     else:
         handler = OwnStreamHandler(sys.stderr)
-        journal = stderr_is_journal()
         cls = JournalFormatter if journal else Formatter
-        formatter = cls(fmt or (JOURNAL_FORMAT if journal else FORMAT))
+        formatter = cls(fmt or (JOURNAL_FORMAT if journal else FORMAT), datefmt)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, OWN_HANDLERS)]:

@@ -56,9 +56,12 @@ class Phase(enum.Enum):
     STOPPED = "stopped"
 
 
-def build_consumer(config: Config, huey: Huey, periodic_minute: int | None = None) -> Consumer:
+def build_consumer(config: Config, huey: Huey, periodic_minute: int | None = None,
+                   wake: Callable[[], None] | None = None) -> Consumer:
+    """``wake``: how a worker thread wakes the master (a recycled one is replaced at once)."""
     settings = ConsumerSettings.taken_from(config, {"check_worker_health": "health_check"})
-    return Consumer(huey, settings, reopen_logs=logs.reopen, periodic_minute=periodic_minute)
+    return Consumer(huey, settings, reopen_logs=logs.reopen, periodic_minute=periodic_minute,
+                    wake=wake)
 
 
 class Master:
@@ -78,7 +81,8 @@ class Master:
         self.notifier = notifier
         self.notify_env = notify_env or {}
         self.clock = clock
-        self.consumer = build_consumer(config, huey, periodic_minute)
+        self.wake = lambda: self.wakeup.wake()  # a worker thread wakes the loop
+        self.consumer = build_consumer(config, huey, periodic_minute, self.wake)
         self.phase = Phase.STARTING
         self.exit_code = EX_OK
         self.then_reexec = False  # what ends a drain: exit, or re-execute (SIGHUP)
@@ -90,9 +94,10 @@ class Master:
         self.queued: int | None = 0
         self.status_text = ""
         self.problems: list[Verdict] = []
+        graceful, immediate = self.consumer.settings.stop_signals  # -g TERM swaps them
         self.handlers: dict[int, Callable[[], None]] = {
-            signal.SIGINT: self.handle_int,
-            signal.SIGTERM: self.handle_term,
+            graceful: self.handle_int,
+            immediate: self.handle_term,
             signal.SIGHUP: self.handle_hup,
             signal.SIGUSR1: self.handle_usr1,
             signal.SIGCHLD: self.handle_chld,
@@ -108,9 +113,9 @@ class Master:
 
     # -- signals: each runs in the loop, never in the signal handler --------------------
     def handle_int(self) -> None:
-        """Graceful stop: no new tasks, running tasks finish; after shutdown_timeout the
-        rest are interrupted and handed back to the queue; exit 0. A second SIGINT
-        interrupts at once."""
+        """SIGINT (SIGTERM with graceful_signal TERM). Graceful stop: no new tasks,
+        running tasks finish; after shutdown_timeout the rest are interrupted and
+        handed back to the queue; exit 0. A second one interrupts at once."""
         if self.phase is Phase.DRAINING:
             self._interrupt()
         elif self.phase in (Phase.STARTING, Phase.RUNNING, Phase.CHECKING, Phase.RELOADING):
@@ -119,8 +124,9 @@ class Master:
             self._drain(Phase.DRAINING)
 
     def handle_term(self) -> None:
-        """Immediate stop: running tasks are interrupted and handed back to the queue
-        (process workers by their own SIGTERM handler); exit 0 promptly."""
+        """SIGTERM (SIGINT with graceful_signal TERM). Immediate stop: running tasks
+        are interrupted and handed back to the queue (process workers by their own
+        SIGTERM handler); exit 0 promptly."""
         if self.phase not in (Phase.STOPPING, Phase.STOPPED):
             self.notifier.stopping()
             self._cancel_reload()
@@ -297,7 +303,7 @@ class Master:
                 if not outcome.passed:  # the workers start again on the code loaded here
                     self.consumer.stop_consuming()
                     self.consumer = build_consumer(self.config, self.huey,
-                                                   self.consumer.periodic_minute)
+                                                   self.consumer.periodic_minute, self.wake)
                     self.consumer.start()
                     self.then_reexec = False
                     self.next_health = now + self.config.health_check_interval

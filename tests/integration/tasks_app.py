@@ -7,6 +7,7 @@ HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
 """
 import os
 import signal
+import threading
 import time
 
 import appversion  # rewritten by the SIGHUP test: loaded once, in the master
@@ -103,6 +104,28 @@ def blocked_signals():
     with open("/proc/thread-self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     return int(fields["SigBlk"], 16)
+
+
+_RUNNER = threading.local()  # a thread, greenlet (patched) or process of its own: fresh
+
+
+@huey.task()
+def where():
+    """A token per worker thread, greenlet or process: max_tasks recycles them."""
+    if not hasattr(_RUNNER, "token"):
+        _RUNNER.token = f"{os.getpid()}-{threading.get_native_id()}-{time.monotonic_ns()}"
+    return _RUNNER.token
+
+
+#: a lock the app declares: -f/--flush-locks flushes it at start
+HELD = huey.lock_task("tasksapp-held")
+
+
+@huey.task()
+def module_file(name):
+    """Where ``name`` is imported from in the worker (the app's virtualenv or Debian)."""
+    import importlib
+    return importlib.import_module(name).__file__
 
 
 #: shared by every worker and process of every consumer: at most 4 calls an hour

@@ -55,9 +55,11 @@ def test_defaults_are_huey_consumers():
     expected = dict(app="blog.main.huey", workers=1, worker_type="thread", periodic=True,
                     delay=0.1, max_delay=10.0, backoff=1.15, health_check_interval=10.0,
                     health_check=True, scheduler_interval=1, utc=True, shutdown_timeout=60.0,
+                    graceful_signal="INT", max_tasks=None, flush_locks=False, extra_locks=None,
                     task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
-                    environment={}, log_level="INFO", log_file=None, log_format=None,
-                    redis_url=None, sqlite_path=None, file_path=None, secret_key_file=None, instance=None,
+                    virtualenv=None, django_settings=None, environment={}, log_level="INFO",
+                    log_file=None, log_format=None, simple_log=False, redis_url=None,
+                    sqlite_path=None, file_path=None, secret_key_file=None, instance=None,
                     config_path=None, daemonize=False, pidfile=None)
     assert dataclasses.asdict(config) == expected
     assert [f.name for f in dataclasses.fields(Config)] == list(expected)

@@ -19,7 +19,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = os.path.join(ROOT, "hueyd")
 
-RANK = {"shared": -1, "storage": 0, "api": 1, "consumer": 2, "daemon": 3, "cli": 4}
+#: contrib (huey's hueyd.contrib.*: asyncio, helpers, mini, djhuey for Django) sits on top:
+#: it may use any layer, the command line included; nothing in hueyd imports it
+RANK = {"shared": -1, "storage": 0, "api": 1, "consumer": 2, "daemon": 3, "cli": 4,
+        "contrib": 5}
 #: modules directly under hueyd/ and the layer each belongs to
 TOP_LEVEL = {"__init__": "api", "signals": "api", "exceptions": "api", "exitcodes": "shared",
              "ratelog": "shared", "selfpipe": "shared", "cli": "cli", "__main__": "cli"}
@@ -120,6 +123,8 @@ def test_every_layer_has_modules():
     ("hueyd.daemon.master", "from hueyd.consumer.consumer import Consumer", 0),
     ("hueyd.daemon.master", "from hueyd import cli", 1),
     ("hueyd.cli", "from hueyd.daemon import master", 0),
+    ("hueyd.contrib.asyncio", "from hueyd.api.result import Result", 0),
+    ("hueyd.consumer.worker", "from hueyd.contrib import mini", 1),
 ])
 def test_checker_flags_upward_imports(module, source, expected):
     assert len(violations(source, module)) == expected

@@ -1,0 +1,1 @@
+"""notes: the example app (one model, its tasks in tasks.py)."""

@@ -1,0 +1,1 @@
+"""shop: an example Django project whose tasks hueyd runs."""

@@ -1,0 +1,1 @@
+"""run_huey: the consumer of a Django project."""
