@@ -30,10 +30,9 @@ from hueyd.api.registry import Registry
 from hueyd.api.result import Result, ResultGroup
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
-from hueyd.api.storage_link import StorageSlot
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.api.wiring import Wired, create_consumer, delegate, load_storage_class
+from hueyd.api.wiring import StorageSlot, Wired, create_consumer, delegate, load_storage_class
 from hueyd.storage.base import Storage, StorageError, refuse_priority
 
 logger = logging.getLogger("hueyd")
@@ -48,10 +47,7 @@ class Huey:
     """
 
     storage_class: type[Storage] | str | None = None
-    #: huey's storage interface (huey.storage.dequeue() returns bytes...); ``backend``:
-    #: the same storage through hueyd's contract, which the helpers use
-    storage: Any = StorageSlot()
-    backend: Storage
+    storage: Any = StorageSlot()  # huey's storage interface; sets .backend, hueyd's contract
     serializer: Any = Wired()
     utc: bool = Wired()  # type: ignore[assignment]
     results: bool = Wired()  # type: ignore[assignment]

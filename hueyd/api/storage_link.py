@@ -14,7 +14,6 @@ from typing import Any
 
 from hueyd.api.clock import Instant, to_posix
 from hueyd.api.storage_adapter import HueyStorageAdapter
-from hueyd.api.wiring import Wired
 from hueyd.storage.base import Storage
 from hueyd.storage.huey_base import BaseStorage, EmptyData
 
@@ -89,12 +88,3 @@ def link(storage: Any, utc: Callable[[], bool]) -> tuple[Storage, Any]:
     if isinstance(storage, Storage):
         return storage, HueyView(storage, utc)
     return HueyStorageAdapter(storage, utc), storage
-
-
-class StorageSlot(Wired):
-    """``huey.storage``: set with a storage of either kind, read as huey's interface;
-    the same assignment sets ``huey.backend``, hueyd's contract, and rewires."""
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__["backend"], interface = link(value, lambda: obj.utc)
-        super().__set__(obj, interface)
