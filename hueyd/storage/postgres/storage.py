@@ -119,14 +119,14 @@ class PostgresStorage(LeasedStorage):
     def _wait_and_claim(self, timeout: float) -> Message | None:
         listener = self._db.listener(self.channel)
         deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
+        while True:
+            message = self._claim()  # first: what was enqueued before LISTEN took effect
+            remaining = deadline - time.monotonic()
+            if message is not None or remaining <= 0:
+                return message
             if select.select([listener], [], [], remaining)[0]:
                 listener.poll()
                 listener.notifies.clear()
-            message = self._claim()
-            if message is not None:
-                return message
-        return None
 
     def ack(self, message: Message) -> None:
         if message.receipt is not None:
