@@ -53,7 +53,8 @@ def build_parser() -> Parser:
         add_app_arguments(sub)
         add_setting_options(sub)
     check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
-    status = commands.add_parser("status", help="show queue, workers and dead letters")
+    status = commands.add_parser("status", help="show queue, workers and dead letters "
+                                 "(APP, or NAME for /etc/hueyd/NAME.yaml)")
     add_app_arguments(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     dead = commands.add_parser("dead-letter", help="inspect or handle dead letters")
@@ -98,11 +99,18 @@ def add_setting_options(parser: argparse.ArgumentParser, skip: Sequence[str] = (
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it; the app's
-    virtualenv, if it names one, is active from here on."""
+    """The YAML file (if any) with the command-line options laid over it (for status and
+    dead-letter, NAME, an instance, stands for its YAML file); the app's virtualenv, if
+    it names one, is active from here on."""
     given = vars(args)
+    path = args.config
+    if args.command in ("status", "dead-letter") and path is None and "app" in given:
+        from hueyd.daemon.instances import instance_config
+        path = instance_config(given["app"])
+        if path is not None:
+            del given["app"]
     overrides = {name: given[name] for name in [*SETTINGS, "app"] if name in given}
-    config = load_config(args.config, overrides)
+    config = load_config(path, overrides)
     from hueyd.daemon import virtualenv
     virtualenv.activate(config)  # before redis, gevent or the app are imported
     return config
@@ -209,6 +217,7 @@ def check_open_files(config: Config) -> None:
 
 def check_command(config: Config, offline: bool = False) -> int:
     """Validate as ``run`` would start: the config, the app, open files, the storage."""
+    from hueyd.consumer.banner import storage_warnings
     from hueyd.daemon.loader import check_storage, load_app
     from hueyd.daemon.security import security_warnings
     huey = load_app(config)
@@ -217,6 +226,14 @@ def check_command(config: Config, offline: bool = False) -> int:
     unreachable = None if offline else check_storage(config, huey)
     for warning in security_warnings(config, huey):
         say(f"hueyd: warning: {warning}", warning=True)
+    if not (offline or unreachable):
+        storage_warnings(huey, lambda line: say(f"hueyd: warning: {line}", warning=True))
+    if config.metrics_listen:
+        from hueyd.daemon.metrics_view import library_problem
+        problem = library_problem()
+        if problem:
+            say(f"hueyd: warning: metrics.listen {config.metrics_listen}: no metrics "
+                f"endpoint: {problem}", warning=True)
     if unreachable:
         say(f"hueyd: warning: the storage is not ready now ({unreachable}); run waits up to "
             f"startup_timeout ({config.startup_timeout:g}s) for it", warning=True)

@@ -57,13 +57,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM a process this suite started, SIGKILL it if it is still there after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class RedisServer:
     """A redis-server of the suite's own, on a free loopback port (never 6379); with
-    ``password``, one that requires it (``requirepass``)."""
+    ``password``, one that requires it (``requirepass``). It has an RDB save point (an
+    hour away: nothing is written during a test), so hueyd does not warn that it has
+    no persistence."""
 
-    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.password = password
+        self.extra = extra  # more redis-server options (--replicaof HOST PORT, ...)
         self.dir = tempfile.mkdtemp(prefix="hueyd-redis-")
         self.proc: subprocess.Popen | None = None
 
@@ -74,10 +89,10 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "3600 1",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log"),
-             *(["--requirepass", self.password] if self.password else [])],
+             *(["--requirepass", self.password] if self.password else []), *self.extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for(self.ping, timeout, message=f"redis-server on port {self.port}")
@@ -98,13 +113,8 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def cleanup(self) -> None:

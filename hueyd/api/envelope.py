@@ -104,3 +104,12 @@ def check(env: dict, utc: bool) -> None:
         if not test(env[field], utc):
             raise MessageError(f"malformed task message: {field} {shown(env[field])} "
                                f"is not {expected}")
+
+
+def due_at(env: dict) -> float | None:
+    """The POSIX time the task became due: its eta, else when it was enqueued (None for
+    a message that carries neither: written by an older hueyd). Only measured, never
+    obeyed: a wrong value can skew a histogram, nothing else."""
+    times = [t for t in (env.get("eta"), env.get("enqueued"))
+             if _number(t) and math.isfinite(t)]
+    return max(times) if times else None

@@ -6,6 +6,7 @@ travel as POSIX floats: producer and consumer may use different clocks.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, NamedTuple
 
 from hueyd.api import envelope
@@ -86,6 +87,9 @@ class Registry:
             "on_complete": self._maybe(task.on_complete, utc),
             "on_error": self._maybe(task.on_error, utc),
             "chord": chord,
+            # when it was written: a task's wait in the queue is measured from here (or
+            # from its eta); optional, an older message without it is not measured
+            "enqueued": time.time(),
         }
 
     def _maybe(self, task: Task | None, utc: bool) -> dict | None:
@@ -126,6 +130,7 @@ class Registry:
             on_error=self._maybe_task(env["on_error"], utc),
             chord_config=None if chord is None else ChordConfig(
                 chord[0], chord[1], chord[2], self._from_envelope(chord[3], utc)))
+        task.due_at = envelope.due_at(env)
         return task
 
     def _maybe_task(self, env: Any, utc: bool) -> Task | None:

@@ -62,6 +62,8 @@ class Task:
         self.on_error = on_error
         #: the storage Message this task came from (never serialized): execute acks it
         self.message: Any = None
+        #: POSIX time it became due (eta or enqueue time), read from its message
+        self.due_at: float | None = None
         self._deadline: float | None = None
 
     @property

@@ -1,9 +1,13 @@
-"""The lines a consumer logs when it starts (huey_consumer's banner, same facts)."""
+"""The lines a consumer logs when it starts (huey_consumer's banner, same facts), and
+the storage's settings under which tasks vanish (also what ``hueyd check`` says)."""
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from hueyd.storage.base import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
@@ -17,6 +21,18 @@ def log_banner(huey: Huey, settings: ConsumerSettings) -> None:
                 huey.name, settings.workers, settings.worker_type, os.getpid())
     logger.info("scheduler runs every %gs; periodic tasks are %s", settings.scheduler_interval,
                 "enabled" if settings.periodic else "disabled")
+    storage_warnings(huey, logger.warning)
     names = huey.task_names
     logger.info("the following tasks are available:%s",
                 "".join(f"\n+ {name}" for name in names) if names else " none")
+
+
+def storage_warnings(huey: Huey, say: Callable[[str], object]) -> None:
+    """``say`` the storage's own settings that lose tasks (eviction, no persistence, a
+    replica), one line each; nothing if it cannot be asked now (the start waits anyway)."""
+    try:
+        lines = huey.storage.server_warnings()
+    except StorageError:
+        return
+    for line in lines:
+        say(line)

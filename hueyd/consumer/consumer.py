@@ -23,6 +23,7 @@ from hueyd.consumer.banner import log_banner
 from hueyd.consumer.embedded import run_blocking
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
+from hueyd.consumer.metrics import Counts, listen_to
 from hueyd.consumer.role import Role
 from hueyd.consumer.runtime import Handle, get_runtime
 from hueyd.consumer.scheduler import Scheduler
@@ -65,9 +66,8 @@ class Consumer:
                  reopen_logs: Callable[[], None] | None = None,
                  periodic_minute: int | None = None,
                  wake: Callable[[], None] | None = None, **options: Any) -> None:
-        """``settings``, or huey's keywords (``workers=4, worker_type="process"``...)
-        for an embedded consumer: one or the other. ``wake`` (thread and greenlet
-        workers) tells the supervising loop that a worker wants replacing now."""
+        """``settings`` or huey's keywords (``workers=4``...), not both. ``wake``: thread and
+        greenlet workers tell the supervising loop that one wants replacing now."""
         if settings is None:
             settings = ConsumerSettings.from_options(**options)
         elif options:
@@ -84,6 +84,7 @@ class Consumer:
         self.reopen_logs_hook = reopen_logs
         self.runtime = get_runtime(settings.worker_type)
         self._lane = self.runtime.lane()  # shared by every worker, replacements too
+        self.counts = Counts(settings.workers + 1, self.runtime.shared_slots)  # metrics.py
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []
         self.stopping = False
@@ -113,6 +114,7 @@ class Consumer:
             slots[SCHEDULER].set_mark(self._periodic_minute)
         self.members = [Member(self._make_role(i, slot), slot) for i, slot in enumerate(slots)]
         self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
+        listen_to(self.huey)
         # one lease for every role: forked workers inherit the consumer id
         self.consumer_id = self.huey.backend.start_consuming()
         if self.runtime.forks:
@@ -132,9 +134,10 @@ class Consumer:
         flag = self.runtime.stop_flag()
         if index == SCHEDULER:
             return Scheduler(self.huey, slot, flag, self.settings,
-                             reopen_logs=self.reopen_logs_hook)
+                             reopen_logs=self.reopen_logs_hook, report=self.counts.report)
         return Worker(self.huey, slot, flag, f"Worker-{index}", self.settings,
-                      reopen_logs=self.reopen_logs_hook, lane=self._lane, wake=self._wake)
+                      reopen_logs=self.reopen_logs_hook, lane=self._lane, wake=self._wake,
+                      board=self.counts.boards[index])
 
     def _spawn(self, member: Member) -> None:
         member.slot.reset(time.monotonic())  # a fresh beat: starting is not hanging
@@ -392,8 +395,6 @@ class Consumer:
         """The members that run tasks (all but the scheduler)."""
         return [m for i, m in enumerate(self.members) if i != SCHEDULER]
 
-    # -- huey's blocking run -----------------------------------------------------------------
     def run(self) -> None:
-        """Run until the graceful signal (SIGINT), the immediate one (SIGTERM), SIGHUP
-        (restart) or, from another thread, ``stop()`` (embedded.py)."""
+        """huey's blocking run: until SIGINT, SIGTERM, SIGHUP or ``stop()`` (embedded.py)."""
         run_blocking(self)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hueyd.consumer.heartbeat import Slot
+from hueyd.consumer.mailbox import Mailbox
+from hueyd.consumer.metrics import read_report
 from hueyd.consumer.role import Role, StopFlag
 from hueyd.consumer.settings import DEFAULTS, ConsumerSettings
 from hueyd.ratelog import RateLimitedLog, flush_due
@@ -49,8 +51,10 @@ class Scheduler(Role):
                  settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 report: Mailbox | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
+        self.report = report  # the master's, put on the lease card (metrics.py)
         self.huey = huey
         self.slot = slot
         self.interval = settings.scheduler_interval  # clamped by the settings
@@ -80,6 +84,7 @@ class Scheduler(Role):
         if tick_due:
             self.next_tick = self._following_tick(now)
         try:
+            self._card_report()
             self.huey.backend.keep_alive()  # the consumer's lease; takes back dead ones' tasks
             minute = minute_of(now)
             if self.periodic and (self.last_minute is None or minute > self.last_minute):
@@ -93,6 +98,13 @@ class Scheduler(Role):
         else:
             self.errors.recovered("scheduler reaches the storage again")
         return max(0.0, self._next_wake(now) - now)
+
+    def _card_report(self) -> None:
+        """The master's latest report onto this consumer's lease card."""
+        leases = getattr(self.huey.storage, "leases", None)
+        report = read_report(self.report) if self.report is not None else None
+        if leases is not None and report is not None:
+            leases.set_report(report)
 
     def _following_tick(self, now: float) -> float:
         if self.next_tick is None:

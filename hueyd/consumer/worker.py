@@ -23,6 +23,7 @@ from hueyd.api.execution import OutcomeNotStored
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back
 from hueyd.consumer.heartbeat import Slot
 from hueyd.consumer.lane import Lane, waited
+from hueyd.consumer.metrics import DEAD_LETTERED, Board, LocalBoard, RunNote
 from hueyd.consumer.outcome import Unstored
 from hueyd.consumer.role import Role, StopFlag, WorkerInterrupted
 from hueyd.consumer.settings import DEFAULTS, ConsumerSettings
@@ -51,7 +52,8 @@ class Worker(Role):
                  settings: ConsumerSettings = DEFAULTS,
                  reopen_logs: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, lane: Lane | None = None,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None,
+                 board: Board | None = None) -> None:
         super().__init__(stop_flag, reopen_logs)
         self.huey = huey
         self.slot = slot
@@ -73,15 +75,21 @@ class Worker(Role):
         self.ran = 0  # tasks run, for max_tasks
         self.recycled = False
         self.wake = wake
+        #: this worker's counts (metrics.py) and what it learns about the running task
+        self.board = LocalBoard() if board is None else board
+        self.note = RunNote()
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
+        self.board.adopt()
+        self.note.listen()
         self._hooks("startup hooks", self.huey.run_startup_hooks)
 
     def shutdown(self) -> None:
         if self.lane is not None:
             self.lane.leave(self)
         self._finish_pending()
+        self.board.publish(self.clock(), force=True)
         self._hooks("shutdown hooks", self.huey.run_shutdown_hooks)
         if self.recycled:  # the last write to the slot: the master replaces this worker
             self.slot.set_mark(RECYCLED)
@@ -112,7 +120,9 @@ class Worker(Role):
 
     def loop(self, now: float | None = None) -> None:
         """One iteration: stamp, take a task (or wait for one), run it."""
-        self.slot.beat(self.clock() if now is None else now)
+        now = self.clock() if now is None else now
+        self.slot.beat(now)
+        self.board.publish(now)
         self.reopen_if_asked()
         flush_due()
         if self.unstored is not None:
@@ -138,6 +148,7 @@ class Worker(Role):
             return
         self.errors.recovered("%s reads the queue again%s", self.name, settled)
         if task is None:
+            self.board.publish(now, force=True)  # idle: the master sees the latest counts
             if lane is not None:
                 lane.leave(self)
             if not storage.blocking:
@@ -156,11 +167,12 @@ class Worker(Role):
             self.recycled = True
             self.stop_flag.set()  # what it took ahead goes back at shutdown
 
-    def _set_aside(self, message: Message | None, reason: str) -> None:
+    def _set_aside(self, message: Message | None, reason: str, task_name: str) -> None:
         """A message this worker cannot run goes to the dead letters, now or, if the
         storage fails, as soon as it answers again."""
         if message is None:
             return
+        self.board.tally.count(task_name, DEAD_LETTERED)
         try:
             self.huey.settle(Unsettled(message, SET_ASIDE, reason), self.taking.unsettled)
         except Exception as exc:  # kept in self.taking.unsettled
@@ -184,7 +196,7 @@ class Worker(Role):
             self.unstored = None
             FAILED_LOG.error("%s cannot store the outcome of task %s: %s", self.name,
                              task.id, exc, exc_info=True)
-            self._set_aside(task.message, unstored.reason(exc))
+            self._set_aside(task.message, unstored.reason(exc), task.name)
             return
         self.unstored = None
         self.taking.finished = task  # acknowledged with the next take (logs the recovery)
@@ -195,7 +207,7 @@ class Worker(Role):
         wait = unstored.failed(exc, self.clock())
         self.unstored = None if wait is None else unstored
         if wait is None:
-            self._set_aside(unstored.task.message, unstored.reason(exc))
+            self._set_aside(unstored.task.message, unstored.reason(exc), unstored.task.name)
             return
         self.errors.error("%s cannot store the outcome of task %s yet (next try in "
                           "%.0fs): %s", self.name, unstored.task.id, wait, exc)
@@ -213,7 +225,7 @@ class Worker(Role):
             yield
         finally:
             self.busy = False
-            self.last_run = self.clock() - started
+            self.last_run = self.note.duration = self.clock() - started
             if lane is not None:
                 self._judge(time.thread_time() - cpu, lane.crowded)
 
@@ -235,6 +247,8 @@ class Worker(Role):
         taking.send(previous, short=self._short())
         if lane is not None:
             lane.step(self, keep=self.cpu_short)
+        note = self.note
+        note.begin(task)
         try:
             self.slot.start_task(self.clock(), task.id, task.name, task.message)
             self.huey.execute(task, finish=False, guard=self.interruptible())
@@ -257,7 +271,7 @@ class Worker(Role):
             FAILED_LOG.error("%s: unhandled error while executing task %s: %s", self.name,
                              task.id, exc, exc_info=True)
             self._set_aside(message, f"{task.name} {task.id}: cannot be handled: "
-                            f"{type(exc).__name__}: {exc}")
+                            f"{type(exc).__name__}: {exc}", task.name)
         except BaseException as exc:  # SystemExit & co. end this worker, as in huey
             self.busy = False
             fail(self.huey, task, WorkerLost(f"{type(exc).__name__} raised in {self.name}"))
@@ -268,6 +282,8 @@ class Worker(Role):
             if lane is not None:
                 lane.step(self, keep=self.cpu_short)
             self.slot.end_task(self.clock(), counted=finished)
+            self.board.tally.record(note)
+            note.task = None
         taking.collect_take()
         if stalled:
             self.pause()

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: bytes of a dead letter shown by ``dead-letter list``
 PREVIEW = 48
+#: a POSIX time past this is not one (year 5138): shown as "?"
+MAX_TIME = 1e11
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,32 @@ def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _line(value: Any, cap: int = 200) -> str:
+    """A text from the storage, as one short line without a password."""
+    return redact(" ".join(str(value).split()))[:cap] if isinstance(value, str) else ""
+
+
+def consumer_report(card_report: Any) -> dict[str, Any]:
+    """What the consumer's master last said about its workers (lease card; anything
+    there came from whoever can write the storage: each field checked)."""
+    report = card_report if isinstance(card_report, dict) else {}
+    error = report.get("last_error")
+    error = error if isinstance(error, dict) else {}
+    at = error.get("at")
+    at = at if isinstance(at, (int, float)) and 0 < at < MAX_TIME else None
+    return {"busy": _count(report.get("busy")), "idle": _count(report.get("idle")),
+            "completed_last_minute": _count(report.get("completed_1m")),
+            "failed_last_minute": _count(report.get("failed_1m")),
+            "last_error": {"task": _line(error.get("task"), 100),
+                           "error": _line(error.get("error")),
+                           "at": at}
+            if error else None}
+
+
 def status_json(status: QueueStatus) -> dict[str, Any]:
     return {
         "name": status.name, "storage": status.storage, "queued": status.queued,
@@ -76,9 +104,26 @@ def status_json(status: QueueStatus) -> dict[str, Any]:
         "dead_letters": status.dead_letters, "consumers_alive": status.alive,
         "consumers": [{"id": c.id, "host": c.card.host, "pid": c.card.pid,
                        "started": c.card.started, "lease_expires": c.expires,
-                       "alive": c.alive, "in_flight": c.in_flight}
+                       "alive": c.alive, "in_flight": c.in_flight,
+                       **consumer_report(c.card.report)}
                       for c in status.consumers],
     }
+
+
+def _known(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _errors(status: QueueStatus) -> list[str]:
+    """One line per consumer whose workers reported an error."""
+    lines = []
+    for c in status.consumers:
+        error = consumer_report(c.card.report)["last_error"]
+        if error:
+            when = _when(error["at"]) if error["at"] else "?"
+            lines.append(f"  last error on {c.id}: {error['task']} at {when}: "
+                         f"{error['error']}")
+    return lines
 
 
 def status_table(status: QueueStatus) -> str:
@@ -89,16 +134,21 @@ def status_table(status: QueueStatus) -> str:
              f"  dead letters  {status.dead_letters}",
              f"consumers: {status.alive} alive, {len(status.consumers) - status.alive} gone"]
     if status.consumers:
-        rows = [("ID", "HOST", "PID", "STARTED", "LEASE", "IN FLIGHT")]
+        rows = [("ID", "HOST", "PID", "STARTED", "LEASE", "IN FLIGHT", "BUSY", "IDLE",
+                 "DONE/1m", "FAILED/1m")]
         for c in status.consumers:
             lease = (f"alive, {c.remaining:.0f}s left" if c.alive else
                      f"expired {-c.remaining:.0f}s ago" if c.remaining < 0 else "process gone")
+            seen = consumer_report(c.card.report)
             rows.append((c.id, c.card.host, str(c.card.pid),
                          _when(c.card.started) if c.card.started else "?", lease,
-                         str(c.in_flight)))
+                         str(c.in_flight), _known(seen["busy"]), _known(seen["idle"]),
+                         _known(seen["completed_last_minute"]),
+                         _known(seen["failed_last_minute"])))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
                   for row in rows]
+        lines += _errors(status)
     return "\n".join(lines)
 
 

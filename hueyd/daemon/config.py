@@ -48,7 +48,9 @@ WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
 GRACEFUL_SIGNALS = ("INT", "TERM")
 DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SECTIONS = {"logging": "level, file, format", "metrics": "listen"}  # YAML key -> its keys
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://",
+                 "redis+cluster://", "rediss+cluster://")
 #: an application's Huey: module.attribute or module:attribute (blog.main.huey)
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 #: a %-style logging field, as the logging module validates it
@@ -257,6 +259,8 @@ class Config:
                                                "detach from the terminal (not under systemd)"),))
     pidfile: str | None = setting(None, OPTIONAL_TEXT, "PID file written with --daemonize",
                                   flags=("--pidfile",), yaml=None, metavar="FILE")
+    metrics_listen: str | None = setting(None, OPTIONAL_TEXT, "Prometheus metrics at HOST:PORT",
+        limits.listen_problem, ("--metrics-listen",), yaml="metrics.listen", metavar="HOST:PORT")
 
 
 def _settings() -> dict[str, Setting]:
@@ -317,13 +321,12 @@ def read_yaml(path: str) -> dict[str, Any]:
     try:
         node, data = yamlfile.parse_mapping(yamlfile.read_text(path))
         for key, raw, line in yamlfile.entries(node, data, ""):
-            if key == "logging":
-                raw = {} if raw is None else raw  # every sub-key commented out
-                if not isinstance(raw, dict):
-                    raise ConfigError(path, key, "expected a mapping with level, file, format, "
+            if key in SECTIONS:
+                if not isinstance(raw, dict | None):  # None: every sub-key commented out
+                    raise ConfigError(path, key, f"expected a mapping with {SECTIONS[key]}, "
                                       f"got {yamlfile.kind_name(raw)}", line)
                 sub = next((v for k, v in node.value if k.value == key), None)  # None: via <<
-                entries = yamlfile.entries(sub, raw, "logging.") if raw else []
+                entries = yamlfile.entries(sub, raw, f"{key}.") if raw else []
             else:
                 entries = [(key, raw, line)]
             for yaml_key, value, at in entries:
@@ -337,7 +340,7 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 
 def _unknown(key: str) -> str:
-    known = [k for k in BY_YAML_KEY if k.startswith("logging.") == key.startswith("logging.")]
+    known = [k for k in BY_YAML_KEY if k.rpartition(".")[0] == key.rpartition(".")[0]]
     nested = {s.name: s.yaml for s in BY_YAML_KEY.values() if s.yaml != s.name}
     cli_only = {s.name: s for s in SETTINGS.values() if s.yaml is None and s.command_line}
     if key in nested:

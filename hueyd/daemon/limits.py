@@ -11,6 +11,8 @@ import re
 import resource
 from typing import Any
 
+from hueyd.daemon.listen import parse_listen
+
 #: most workers per type. Thread and greenlet workers live in one process and each holds
 #: a storage connection (an open file; Redis serves 10,000 clients by default), and threads
 #: share one GIL. A process worker costs 25-50 MiB and a CPU's share: 256 covers the
@@ -70,3 +72,12 @@ def open_files_problem(workers: int, worker_type: str) -> str | None:
             # @resources, and glibc's setrlimit calls prlimit64)
     return (f"{workers} {worker_type} workers need about {need} open files, but this "
             f"process may open {soft} (raise LimitNOFILE= in a drop-in, or use fewer workers)")
+
+
+def listen_problem(value: str) -> str | None:
+    """What is wrong with a ``metrics.listen`` address (HOST:PORT), or None."""
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -23,10 +23,11 @@ from hueyd.consumer.settings import ConsumerSettings
 from hueyd.daemon import logs, reload_reply
 from hueyd.daemon.loader import storage_refused
 from hueyd.daemon.notify import Notifier
-from hueyd.daemon.reexec import START_CWD, keep_notify_env, reexec, take_periodic_minute
+from hueyd.daemon.observer import Observer
+from hueyd.daemon.reexec import START_CWD, keep_notify_env, replace_image, take_periodic_minute
 from hueyd.daemon.reload_check import Reloads
 from hueyd.daemon.status import Observed, blocking_problems, status_line
-from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
+from hueyd.daemon.wakeup import SignalWakeup
 from hueyd.exitcodes import EX_CONFIG, EX_OK, EX_SOFTWARE, EX_UNAVAILABLE
 from hueyd.storage.base import StorageError, StorageUnusable
 
@@ -83,6 +84,7 @@ class Master:
         self.clock = clock
         self.wake = lambda: self.wakeup.wake()  # a worker thread wakes the loop
         self.consumer = build_consumer(config, huey, periodic_minute, self.wake)
+        self.observer = Observer(config, huey, lambda: self.consumer)  # metrics, rates
         self.phase = Phase.STARTING
         self.exit_code = EX_OK
         self.then_reexec = False  # what ends a drain: exit, or re-execute (SIGHUP)
@@ -229,6 +231,7 @@ class Master:
             self.exit_code = EX_SOFTWARE
         finally:
             self._cancel_reload()
+            self.observer.close()
             self.wakeup.uninstall()
         logger.info("hueyd exiting (code %d)", self.exit_code)
         return self.exit_code
@@ -274,6 +277,7 @@ class Master:
                 self.waiting_logged = True
             return
         self.consumer.start()
+        self.observer.start()
         self.phase = Phase.RUNNING
         self.next_health = now + self.config.health_check_interval
         self._report(now, force=True)
@@ -362,10 +366,12 @@ class Master:
                 self._storage_refuses(exc)
             except StorageError:
                 self.queued = None
+            self.observer.observe(now)
         _, error = self.consumer.last_error
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
-                                    error), self.problems)
+                                    error, self.observer.activity.per_second(),
+                                    self.huey.storage.failing_over), self.problems)
         if self.reloads.refused:  # until the next reload: `systemctl status` shows why
             text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:
@@ -374,16 +380,10 @@ class Master:
                 self.notifier.status(text)
 
     def _reexec(self) -> None:
-        """Replace this process image with a fresh one (same PID) on the new code."""
-        self.huey.backend.close()
-        self.wakeup.block()  # a signal arriving now stays pending for the new image
-        self.wakeup.uninstall()
-        try:
-            reexec(self.notify_env, self.consumer.periodic_minute)
-        except OSError:
-            logger.exception("re-executing failed")
+        if not replace_image(self.huey.backend, self.wakeup, self.notify_env,
+                             self.consumer.periodic_minute):
             self.exit_code = EX_SOFTWARE
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+
 
 def run(config: Config, huey: Huey, run_options: Sequence[str] | None = None) -> int:
     """Run the daemon until it stops; returns the process exit code.

@@ -13,8 +13,9 @@ MASK = "****"
 #: a scheme (even a mistyped one), its slashes, then user info up to the last "@" of the
 #: word: a password may itself hold "@" or "/"
 _USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*:/*)(?P<userinfo>[^\s'\"<>]*)@")
-#: redis-py also takes the password as a query argument (``?password=...``)
-_QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&\s'\",;]*")
+#: redis-py also takes the password as a query argument (``?password=...``), and a
+#: ``redis+sentinel://`` URL the Sentinels' (``?sentinel_password=...``)
+_QUERY_PASSWORD = re.compile(r"(?i)(\b(?:\w+_)?password=)[^&\s'\",;]*")
 _URL_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*")
 
 

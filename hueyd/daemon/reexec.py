@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
+from typing import Any
+
+from hueyd.daemon.wakeup import MASTER_SIGNALS, SignalWakeup
 
 #: the scheduler's last handled minute, carried to the re-executed image
 PERIODIC_ENV = "HUEYD_PERIODIC_MINUTE"
@@ -45,3 +49,19 @@ def reexec(notify_env: Mapping[str, str], periodic_minute: int | None) -> None:
         handler.flush()
     os.chdir(START_CWD)
     os.execve(sys.executable, argv, env)
+
+
+def replace_image(storage: Any, wakeup: SignalWakeup, notify_env: Mapping[str, str],
+                  periodic_minute: int | None) -> bool:
+    """Re-execute the master on the new code; a signal arriving meanwhile stays pending
+    for the new image. Returns False only if the exec failed (signals flow again)."""
+    storage.close()
+    wakeup.block()
+    wakeup.uninstall()
+    try:
+        reexec(notify_env, periodic_minute)
+    except OSError:
+        logger.exception("re-executing failed")
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+        return False
+    return True  # pragma: no cover (the exec replaced this image)

@@ -20,6 +20,8 @@ class Observed:
     queued: int | None  # None: the storage did not answer
     done: int
     last_error: str = ""
+    per_second: float | None = None  # runs per second over the last minute
+    failing_over: bool = False  # the storage lost its master and looks for the new one
 
 
 def blocking_problems(verdicts: list[Verdict], dead_counts: bool) -> list[Verdict]:
@@ -39,6 +41,10 @@ def status_line(seen: Observed, problems: list[Verdict]) -> str:
     queued = "queue unreachable" if seen.queued is None else f"{seen.queued} queued"
     parts = [f"{seen.instance}: {seen.workers} {seen.worker_type} worker{plural}", queued,
              f"{seen.done} done"]
+    if seen.failing_over:
+        parts.insert(1, "failing over")
+    if seen.per_second is not None:
+        parts.append(f"{seen.per_second:.1f} tasks/s")
     if seen.phase != "running":
         parts.insert(0, f"{seen.phase}")
     text = ", ".join(parts)

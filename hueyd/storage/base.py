@@ -122,6 +122,17 @@ class Storage(abc.ABC):
         answers and would let a consumer work, changing nothing (SQLite creates no file)."""
         self.ping()
 
+    @property
+    def failing_over(self) -> bool:
+        """Whether the backend's master was lost and a new one not reached yet (Redis
+        Sentinel or Cluster): the status line says so."""
+        return False
+
+    def server_warnings(self) -> list[str]:
+        """Settings of the backend under which tasks can vanish without an error (one
+        line each), for ``hueyd check`` and the start; raises :class:`StorageError`."""
+        return []
+
     # -- queue ------------------------------------------------------------
     @abc.abstractmethod
     def enqueue(self, data: bytes, priority: int | None = None) -> None:

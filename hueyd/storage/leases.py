@@ -19,7 +19,7 @@ import os
 import secrets
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
 from hueyd.storage.errors import StorageError
@@ -53,6 +53,8 @@ class ConsumerCard:
     machine: str = ""
     pid_start: str = ""
     lease_timeout: float = DEFAULT_LEASE_TIMEOUT
+    #: what the consumer's master last said about its workers (``hueyd status``)
+    report: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -186,6 +188,10 @@ class LeaseHolder:
         if self.consumer_id is None or self._card is None:
             self.start_consuming(self.consumer_id)
         return self._card  # type: ignore[return-value]
+
+    def set_report(self, report: dict) -> None:
+        """Carried on the card from the next renewal on."""
+        self._card = replace(self.card, report=report)
 
     def own_id(self) -> str:
         """This consumer's id (picked, with its card, on first use)."""

@@ -81,7 +81,7 @@ class App:
 
     @property
     def kind(self) -> str:
-        return "redis" if self.storage.startswith("redis://") else "sqlite"
+        return "redis" if self.storage.startswith(("redis://", "redis+")) else "sqlite"
 
 
 class Daemon:

@@ -2,8 +2,8 @@
 
 Copied per test into a temporary directory as ``tasksapp.py``; the test process
 loads the same file to enqueue tasks and read results. Everything comes from
-the environment: HUEYD_TEST_STORAGE (a redis:// URL or an SQLite file),
-HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
+the environment: HUEYD_TEST_STORAGE (a redis://, redis+sentinel:// or redis+cluster://
+URL, or an SQLite file), HUEYD_TEST_NAME (the queue name), HUEYD_TEST_OUT (a directory for markers).
 """
 import os
 import signal
@@ -18,7 +18,7 @@ STORAGE = os.environ["HUEYD_TEST_STORAGE"]
 OUT = os.environ["HUEYD_TEST_OUT"]
 NAME = os.environ.get("HUEYD_TEST_NAME", "itest")
 
-if STORAGE.startswith("redis://"):
+if STORAGE.startswith(("redis://", "redis+sentinel://", "redis+cluster://")):
     huey = RedisHuey(NAME, url=STORAGE)
 else:
     huey = SqliteHuey(NAME, filename=STORAGE)
@@ -55,6 +55,13 @@ def flaky(name):
 def stamp(name):
     mark(name)
     return time.time()
+
+
+@huey.task()
+def drain(number, seconds=0.0):
+    """One of many: marks its number (how a drain counts losses and duplicates)."""
+    time.sleep(seconds)
+    mark("drain", str(number))
 
 
 @huey.task()
@@ -119,6 +126,20 @@ def where():
 
 #: a lock the app declares: -f/--flush-locks flushes it at start
 HELD = huey.lock_task("tasksapp-held")
+
+
+@huey.task()
+def fail(message):
+    raise ValueError(message)
+
+
+@huey.task()
+def gate(name, seconds=30):
+    """Holds its worker until the test creates marker ``name`` (at most ``seconds``)."""
+    path = os.path.join(OUT, name)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @huey.task()

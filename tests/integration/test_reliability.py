@@ -187,7 +187,7 @@ def restartable_redis():
     on shutdown and loads at start), on a port that stays the same."""
     server = RedisServer().start()
     client = redis.Redis(port=server.port)
-    client.config_set("save", "3600 1")  # the suite's servers never save
+    client.config_set("save", "3600 1")  # the suite's default, which this test relies on
     client.close()
     try:
         yield server

@@ -28,6 +28,8 @@ EXPECTED_FILES = {
     "./usr/share/doc/hueyd/copyright",
     "./usr/share/doc/hueyd/changelog.gz",
     "./usr/share/doc/hueyd/examples/example.yaml",
+    "./usr/share/hueyd/hueyd-dashboard.json",
+    "./usr/share/hueyd/hueyd-alerts.yml",
     "./usr/lib/python3/dist-packages/hueyd/__init__.py",
     "./usr/lib/python3/dist-packages/hueyd/cli.py",
     "./usr/lib/python3/dist-packages/hueyd/daemon/master.py",
@@ -118,7 +120,9 @@ def test_relations_only_debian_packages(deb):
     assert {"python3-redis", "python3-yaml", "python3"} <= depends
     assert depends <= {"python3-redis", "python3-yaml", "python3", "systemd",
                        "systemd-standalone-sysusers", "systemd-sysusers"}, depends
-    assert {"python3-gevent", "redis-server"} <= relation_names(field(deb, "Recommends"))
+    assert {"python3-gevent", "redis-server", "python3-prometheus-client"} \
+        <= relation_names(field(deb, "Recommends"))
+    assert "redis-server | valkey-server" in field(deb, "Recommends")  # issue 18
     assert "python3-daemon" in (relation_names(field(deb, "Recommends"))
                                 | relation_names(field(deb, "Suggests")))
     assert field(deb, "Architecture") == "all"

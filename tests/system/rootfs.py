@@ -23,7 +23,8 @@ SUITE = "bookworm"
 #: what the .deb needs at run time and what the scenario drives, so that installing the
 #: .deb needs no network (containers run with a private network)
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps", "redis-server",
-            "python3-redis", "python3-yaml", "python3-gevent", "python3-daemon", "logrotate")
+            "python3-redis", "python3-yaml", "python3-gevent", "python3-daemon", "logrotate",
+            "python3-prometheus-client")
 #: units that only slow a container's boot or make noise; masked in the image
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
                 "e2scrub_all.timer", "fstrim.timer", "e2scrub_reap.service",

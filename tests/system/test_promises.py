@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.system.blog_admin import Admin, blog_config
 
 pytestmark = pytest.mark.system
@@ -168,6 +169,36 @@ def test_task_code_meets_the_sandbox_the_readme_lists(admin):
             "no_new_privs": "1", "host_tmp_visible": False,
         }, (kind, seen)
     admin.systemctl("stop", "hueyd@probe")
+
+
+SCRAPE = """
+import sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:9808/metrics", timeout=10) as reply:
+    sys.stdout.write(reply.read().decode())
+"""
+
+
+def test_the_metrics_endpoint_and_status_name_under_the_hardened_unit(admin):
+    # python3-prometheus-client came with the .deb (a Recommends: the image holds it)
+    start(admin, "metrics", 6, metrics={"listen": "127.0.0.1:9808"})
+    assert admin.run_task("metrics", "add", 2, 3) == 5
+
+    def scraped() -> str:
+        ran = admin.box.run("python3", "-c", SCRAPE, check=False, timeout=30)
+        text = ran.stdout if ran.returncode == 0 else ""
+        done = [line for line in text.splitlines() if line.startswith("hueyd_tasks_total{")
+                and 'task="add"' in line and 'outcome="completed"' in line
+                and line.endswith("} 1.0")]
+        return text if done and "hueyd_consumers_alive" in text else ""
+    text = wait_for(scraped, 30, interval=0.5, message="the endpoint inside the unit")
+    assert 'hueyd_storage_up{queue="' in text
+
+    def reported() -> bool:  # /etc/hueyd/metrics.yaml, found by its instance name
+        ran = admin.box.run("hueyd", "status", "metrics", "--json", timeout=60)
+        consumers = json.loads(ran.stdout)["consumers"]
+        return [c["completed_last_minute"] for c in consumers if c["alive"]] == [1]
+    wait_for(reported, 30, interval=1, message="hueyd status metrics to show the task")
+    admin.systemctl("disable", "--now", "hueyd@metrics")
 
 
 def test_an_upgrade_leaves_stopped_instances_stopped(admin, hueyd_upgrade_deb):

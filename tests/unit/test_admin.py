@@ -88,9 +88,10 @@ def test_status_as_a_table(queue, capsys):
                  "consumers: 1 alive, 1 gone"):
         assert line in out
     live = next(line for line in out.splitlines() if "host:1:live" in line)
-    assert "alive, " in live and live.rstrip().endswith("2")
+    # IN FLIGHT, then BUSY, IDLE, DONE/1m, FAILED/1m: unknown without a daemon's report
+    assert "alive, " in live and live.split()[-5:] == ["2", "?", "?", "?", "?"]
     gone = next(line for line in out.splitlines() if "host:2:gone" in line)
-    assert "expired" in gone and gone.rstrip().endswith("1")
+    assert "expired" in gone and gone.split()[-5] == "1"
 
 
 def test_dead_letter_list_requeue_purge(queue, capsys):

@@ -34,8 +34,9 @@ def test_the_example_documents_every_yaml_key_with_its_default():
     import yaml
     with open(EXAMPLE) as f:
         example = yaml.safe_load(f)
-    flat = {k: v for k, v in example.items() if k != "logging"}
-    flat.update({f"logging.{k}": v for k, v in example["logging"].items()})
+    flat = {k: v for k, v in example.items() if k not in cfg.SECTIONS}
+    for section in cfg.SECTIONS:
+        flat.update({f"{section}.{k}": v for k, v in example[section].items()})
     assert set(flat) == set(cfg.BY_YAML_KEY)
     for key, spec in cfg.BY_YAML_KEY.items():
         if key != "app":
@@ -60,7 +61,7 @@ def test_defaults_are_huey_consumers():
                     virtualenv=None, django_settings=None, environment={}, log_level="INFO",
                     log_file=None, log_format=None, simple_log=False, redis_url=None,
                     sqlite_path=None, file_path=None, secret_key_file=None, instance=None,
-                    config_path=None, daemonize=False, pidfile=None)
+                    config_path=None, daemonize=False, pidfile=None, metrics_listen=None)
     assert dataclasses.asdict(config) == expected
     assert [f.name for f in dataclasses.fields(Config)] == list(expected)
 

@@ -116,3 +116,8 @@ def test_status_line():
     assert status_line(one, [stuck]) == (
         "draining, blog: 1 thread worker, queue unreachable, 0 done; "
         "Worker-3 stuck in app.slow (t-1) for 100s; last error: app.x: Boom line two")
+    rate = Observed("blog", 2, "thread", "running", 0, 900, "send: ValueError: x", 14.96)
+    assert status_line(rate, []) == ("blog: 2 thread workers, 0 queued, 900 done, "
+                                     "15.0 tasks/s; last error: send: ValueError: x")
+    lost = Observed("blog", 2, "thread", "running", None, 9, failing_over=True)
+    assert status_line(lost, []) == "blog: 2 thread workers, failing over, queue unreachable, 9 done"

@@ -17,6 +17,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
+from hueyd.storage.redis.cluster import cluster_pool, is_cluster_url
+from hueyd.storage.redis.sentinel import is_sentinel_url, sentinel_pool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +26,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: or a replica that refuses writes during a failover
 UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                redis_errors.ReadOnlyError)
+#: replies that mean "the master is elsewhere now, reconnect": a master demoted under a
+#: blocking command, a cluster's slot moving or failing over. redis-py's cluster parser
+#: has classes for some (and strips the word), a plain connection's does not
+MOVING_WORDS = ("UNBLOCKED", "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
+MOVING = (redis_errors.AskError, redis_errors.TryAgainError, redis_errors.ClusterDownError)
 #: replies that no retry changes, by what they say: redis-py 4.3 leaves WRONGPASS and NOPERM
 #: plain ResponseErrors, later releases map them to their own classes and strip the code
 #: (and 8.x authenticates with HELLO, whose refusals read differently)
@@ -62,8 +69,11 @@ def translate_errors(method: F) -> F:
             cause = refusal(exc)
             if cause:
                 raise StorageUnusable(f"redis at {self.location}: {cause} ({exc})") from exc
-            if isinstance(exc, UNREACHABLE):
-                raise StorageError(f"redis at {self.location}: {exc}") from exc
+            if isinstance(exc, (*UNREACHABLE, *MOVING)) or \
+                    str(exc).split(" ", 1)[0] in MOVING_WORDS:
+                lost = getattr(self.pool, "lost", None)  # a pool that follows a failover
+                note = lost(exc) if lost is not None else ""
+                raise StorageError(f"redis at {self.location}: {note}{exc}") from exc
             # redis-py >= 4.5 drops the reply's code for the errors it has a class for
             # ("OOM command not allowed" becomes OutOfMemoryError("command not allowed"))
             kind = type(exc).__name__
@@ -87,12 +97,13 @@ def refusal(exc: Exception) -> str | None:
 
 
 def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
-               client_name: str | None,
-               connection_params: dict[str, Any]) -> tuple[redis.ConnectionPool, bool]:
+               client_name: str | None, connection_params: dict[str, Any],
+               slot_key: str = "") -> tuple[redis.ConnectionPool, bool]:
     """The pool to use and whether this storage owns it (and may disconnect it).
 
     ``url`` wins over ``connection_pool``, which wins over host/port/db: the daemon
-    overrides an app's connection with ``redis_url`` by adding ``url=``.
+    overrides an app's connection with ``redis_url`` by adding ``url=``. ``slot_key``:
+    one of the storage's keys (a cluster pool serves its slot).
     """
     params = {k: v for k, v in connection_params.items()
               if not (k in ("host", "port", "db") and v is None)}
@@ -106,12 +117,22 @@ def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
     if url:
         for key in ADDRESS_PARAMS:
             params.pop(key, None)
-        pool = redis.ConnectionPool.from_url(url, **params)
+        pool = from_url(url, params, slot_key)
     else:
         pool = redis.ConnectionPool(**params)
     check_params(pool)
     apply_defaults(pool)
     return pool, True
+
+
+def from_url(url: str, params: dict[str, Any], key: str) -> redis.ConnectionPool:
+    """A pool for ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` or
+    ``redis+cluster://`` (serving ``key``'s slot)."""
+    if is_sentinel_url(url):
+        return sentinel_pool(url, params)
+    if is_cluster_url(url):
+        return cluster_pool(url, params, key)
+    return redis.ConnectionPool.from_url(url, **params)
 
 
 def apply_defaults(pool: redis.ConnectionPool) -> None:
@@ -138,6 +159,9 @@ def check_params(pool: redis.ConnectionPool) -> None:
 
 def describe(pool: redis.ConnectionPool) -> str:
     """``host:port/db`` or the socket path, for error messages."""
+    where = getattr(pool, "where", None)  # a Sentinel or Cluster pool says what it follows
+    if where:
+        return where
     kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return f"{kwargs['path']}/{kwargs.get('db', 0)}"

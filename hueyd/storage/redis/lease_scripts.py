@@ -144,9 +144,14 @@ return {requeued, dead, taken}
 
 #: Acknowledge one message. KEYS: its in-flight list, the deliveries hash, then for each
 #: key to forget its hash and its string key; ARGV: the entry, the message's sha1, the
-#: keys to forget.
+#: keys to forget. A message its list no longer holds changes nothing (returns 0): a
+#: recovery gave it to another consumer, or a Sentinel failover lost the take (the new
+#: master has it queued again), and its count of deaths and its revoke-once entry
+#: belong to the run still to come.
 FINISH = """
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
+  return 0
+end
 redis.call('HDEL', KEYS[2], ARGV[2])
 for i = 3, #ARGV do
     redis.call('HDEL', KEYS[2 * i - 3], ARGV[i])

@@ -56,6 +56,7 @@ class RedisLeases(LeaseHolder):
         super().__init__(lease_timeout, max_deliveries)
         self.conn, self.pool, self.keys = server.conn, server.pool, server.keys
         self.location = server.location
+        self.durability = server.durability
         self.values = values
         script, push = self.conn.register_script, queue.push_lua
         self._push_head = script(lua.queue_script(push, lua.REQUEUE_HEAD))
@@ -142,6 +143,8 @@ class RedisLeases(LeaseHolder):
         places = [place for key in forget for place in self.values.places(key)]
         batch.script(FINISH, [receipt.held_in, self.keys.deliveries, *places],
                      [receipt.entry, hashlib.sha1(message.data).hexdigest(), *forget])
+        if self.durability.waits(self.conn):  # its reply (how many replicas) is unchecked
+            batch.packed(self.durability.packed_wait)
         return receipt
 
     @translate_errors

@@ -42,7 +42,7 @@ class ListQueue(Part):
 
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.conn.lpush(self.keys.queue, data)
+        self.durability.run(self.conn, lambda c: c.lpush(self.keys.queue, data), "an enqueue")
 
     def packed_take(self, held: str, wait: float, count: int) -> bytes:
         """``count`` moves from the queue into ``held`` (blocking ``wait`` seconds if not
@@ -84,7 +84,10 @@ class PriorityQueue(Part):
 
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self._enqueue(keys=self.keys.queue_keys(), args=[data, repr(priority or 0)])
+        args = [data, repr(priority or 0)]
+        self.durability.run(
+            self.conn, lambda c: self._enqueue(keys=self.keys.queue_keys(), args=args, client=c),
+            "an enqueue")
 
     def take(self, held: str, wait: float) -> bytes | None:
         """Take the best message with a script; when there is none, wait up to ``wait``

@@ -293,3 +293,10 @@ def dead_letter(entry: bytes) -> DeadLetter:
         return DeadLetter(data, str(meta["reason"]), float(meta["ts"]), str(meta["id"]))
     except (ValueError, TypeError, KeyError):
         return DeadLetter(entry, "unreadable dead-letter entry", 0.0, "")
+
+
+def scheduled_data(member: bytes) -> bytes:
+    """The message inside a schedule member (``b"<priority>:" + data``); a member
+    that is not ours is taken whole (and refused as garbage when it is read)."""
+    _, sep, data = member.partition(b":")
+    return data if sep else member

@@ -3,8 +3,10 @@ names and the server's address for error lines (:func:`~hueyd.storage.redis.clie
 translate_errors` reads ``location`` from the object whose method failed)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from hueyd.storage.redis.durable import Durability
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis
@@ -20,6 +22,8 @@ class Server:
     pool: redis.ConnectionPool
     keys: RedisKeys
     location: str
+    #: how many replicas enqueues and acknowledgements wait for (opt-in)
+    durability: Durability = field(default_factory=Durability)
 
 
 class Part:
@@ -28,3 +32,4 @@ class Part:
     def __init__(self, server: Server) -> None:
         self.conn, self.pool, self.keys = server.conn, server.pool, server.keys
         self.location = server.location
+        self.durability = server.durability

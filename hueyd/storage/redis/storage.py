@@ -28,7 +28,9 @@ import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import DeadLetter, Message, PendingTake
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
+from hueyd.storage.redis import probe
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
+from hueyd.storage.redis.durable import split_url
 from hueyd.storage.redis.leases import RedisLeases
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server
@@ -111,12 +113,13 @@ class RedisStorage(LeasedStorage):
         self.blocking = blocking
         #: the wait a worker should pass to ``dequeue`` (huey's BRPOP timeout)
         self.read_timeout = read_timeout
+        url, self.durability = split_url(url, connection_params)
+        self.keys = lua.RedisKeys.for_name(name)
         self.pool, self._owns_pool = build_pool(url, connection_pool, client_name,
-                                                connection_params)
+                                                connection_params, self.keys.queue)
         self.location = describe(self.pool)
         self.conn = redis.Redis(connection_pool=self.pool)
-        self.keys = lua.RedisKeys.for_name(name)
-        server = Server(self.conn, self.pool, self.keys, self.location)
+        server = Server(self.conn, self.pool, self.keys, self.location, self.durability)
         self.queue = self.queue_kind(server)
         self.values = self.values_kind(server, **options)
         self.counters = HashCounters(server, options.get("expire_time"))
@@ -137,6 +140,14 @@ class RedisStorage(LeasedStorage):
     @translate_errors
     def ping(self) -> None:
         self.conn.ping()
+
+    @property
+    def failing_over(self) -> bool:
+        return bool(getattr(self.pool, "failing", False))
+
+    @translate_errors
+    def server_warnings(self) -> list[str]:
+        return [f"redis at {self.location}: {line}" for line in probe.server_warnings(self.conn)]
 
     # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
@@ -296,14 +307,15 @@ class RedisStorage(LeasedStorage):
     @translate_errors
     def add_to_schedule(self, data: bytes, ts: float, priority: int | None = None) -> None:
         member = b"%s:%s" % (repr(priority or 0).encode(), data)
-        self.conn.zadd(self.keys.schedule, {member: float(ts)})
+        self.durability.run(self.conn, lambda c: c.zadd(self.keys.schedule, {member: float(ts)}),
+                            "a schedule entry")
 
     @translate_errors
     def read_schedule(self, ts: float) -> list[bytes]:
         due: list[bytes] = []
         while True:
             batch = self._pop_due(keys=[self.keys.schedule], args=[float(ts), SCHEDULE_BATCH])
-            due.extend(scheduled_data(m) for m in batch)
+            due.extend(lua.scheduled_data(m) for m in batch)
             if len(batch) < SCHEDULE_BATCH:
                 return due
 
@@ -329,7 +341,7 @@ class RedisStorage(LeasedStorage):
     @translate_errors
     def scheduled_items(self, limit: int | None = None) -> list[bytes]:
         members = self.conn.zrange(self.keys.schedule, 0, limit - 1 if limit else -1)
-        return [scheduled_data(m) for m in members]
+        return [lua.scheduled_data(m) for m in members]
 
     @translate_errors
     def flush_schedule(self) -> None:
@@ -384,11 +396,4 @@ class PriorityRedisExpireStorage(PriorityRedisStorage):
     def __init__(self, name: str = "huey", expire_time: float = 86400, **kwargs: Any) -> None:
         self.expire_time = expire_time
         super().__init__(name, expire_time=expire_time, **kwargs)
-
-
-def scheduled_data(member: bytes) -> bytes:
-    """The message inside a schedule member (``b"<priority>:" + data``); a member
-    that is not ours is taken whole (and refused as garbage when it is read)."""
-    _, sep, data = member.partition(b":")
-    return data if sep else member
 

@@ -188,13 +188,15 @@ class Exchange:
 
 
 class _Own:
-    """The connection a thread keeps for its exchanges with one pool."""
+    """The connection a thread keeps for its exchanges with one pool (of one generation:
+    a pool that follows a Sentinel or Cluster failover counts the masters it has seen)."""
 
-    __slots__ = ("conn", "pid", "busy", "pool")
+    __slots__ = ("conn", "pid", "busy", "pool", "generation")
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
+    def __init__(self, pool: redis.ConnectionPool, generation: int) -> None:
         self.conn, self.pid, self.busy = checkout(pool), os.getpid(), False
         self.pool = weakref.ref(pool)  # ids are reused once a pool is gone
+        self.generation = generation
 
 
 _local = threading.local()  # greenlet-local once gevent has patched threading
@@ -207,8 +209,18 @@ def _own(pool: redis.ConnectionPool) -> _Own | None:
     except AttributeError:
         owned = _local.own = {}
     own = owned.get(id(pool))
-    if own is None or own.pid != os.getpid() or own.pool() is not pool:
-        own = owned[id(pool)] = _Own(pool)
+    if own is not None and (own.pid != os.getpid() or own.pool() is not pool):
+        own = None  # a forked child's, or a pool that is gone
+    confirm = getattr(pool, "confirm", None)
+    generation = 0 if confirm is None else confirm()
+    if own is not None and own.generation != generation:
+        if own.busy:
+            return None  # replaced once its exchange is over
+        own.conn.disconnect()  # it talks to a master that is no longer one
+        pool.release(own.conn)
+        own = None
+    if own is None:
+        own = owned[id(pool)] = _Own(pool, generation)
     return None if own.busy else own
 
 
