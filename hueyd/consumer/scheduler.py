@@ -101,7 +101,7 @@ class Scheduler(Role):
 
     def _card_report(self) -> None:
         """The master's latest report onto this consumer's lease card."""
-        leases = getattr(self.huey.storage, "leases", None)
+        leases = getattr(self.huey.backend, "leases", None)
         report = read_report(self.report) if self.report is not None else None
         if leases is not None and report is not None:
             leases.set_report(report)

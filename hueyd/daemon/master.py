@@ -371,7 +371,7 @@ class Master:
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
                                     error, self.observer.activity.per_second(),
-                                    self.huey.storage.failing_over), self.problems)
+                                    self.huey.backend.failing_over), self.problems)
         if self.reloads.refused:  # until the next reload: `systemctl status` shows why
             text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:
