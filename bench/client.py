@@ -23,11 +23,19 @@ import tasklog
 
 
 def enqueue(app, args) -> dict:
-    """Sequential enqueue of ``count`` no-op tasks, numbered from ``first``."""
-    noop = app.noop
+    """Enqueue ``count`` tasks (``--task``: noop, sleepy or compute, with ``--arg``),
+    numbered from ``first``: one call each, or with ``--bulk`` one ``map`` call."""
+    task = getattr(app, args.task)
+    seqs = range(args.first, args.first + args.count)
     started = time.perf_counter()
-    for seq in range(args.first, args.first + args.count):
-        noop(seq)
+    if args.bulk:
+        task.map(seqs if args.task == "noop" else [(seq, args.arg) for seq in seqs])
+    elif args.task == "noop":
+        for seq in seqs:
+            task(seq)
+    else:
+        for seq in seqs:
+            task(seq, args.arg)
     elapsed = time.perf_counter() - started
     return {"count": args.count, "seconds": elapsed, "rate": args.count / elapsed}
 
@@ -94,6 +102,9 @@ def main() -> None:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--first", type=int, default=0, help="sequence number of the first task")
+    parser.add_argument("--task", default="noop", choices=("noop", "sleepy", "compute"))
+    parser.add_argument("--arg", type=int, default=0, help="sleepy: ms; compute: loops")
+    parser.add_argument("--bulk", action="store_true", help="enqueue: one map() call")
     parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("--spread", type=float, default=3.0)
     parser.add_argument("--timeout", type=float, default=10.0)

@@ -30,6 +30,7 @@ import procs  # bench/ itself: python3 bench/run.py puts a script's folder first
 import report
 import scenarios
 import systems
+import workloads
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,7 +119,7 @@ def describe_run(args, sysl, settings, repeats, redis_cpu, consumer_cpu) -> list
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    chosen = scenarios.select(args.only)
+    chosen = scenarios.select(args.only, scenarios.SCENARIOS + workloads.SCENARIOS)
     settings = scenarios.Settings.quick() if args.quick else scenarios.Settings()
     if args.drain_tasks:
         settings.drain_tasks = args.drain_tasks

@@ -46,6 +46,7 @@ _EXPORTS = {
     "TaskLockedException": "hueyd.api.exceptions",
     "ConfigurationError": "hueyd.api.exceptions",
     "HueyException": "hueyd.api.exceptions",
+    "EnqueueManyError": "hueyd.api.exceptions",
     "ResultTimeout": "hueyd.api.exceptions",
     "MessageError": "hueyd.api.exceptions",
     "RateLimitExceeded": "hueyd.api.exceptions",

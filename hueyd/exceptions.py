@@ -3,6 +3,7 @@ from hueyd.api.exceptions import (  # noqa: F401
     RETRYING_EXCEPTIONS,
     CancelExecution,
     ConfigurationError,
+    EnqueueManyError,
     HueyException,
     MessageError,
     ResultTimeout,
@@ -12,5 +13,6 @@ from hueyd.api.exceptions import (  # noqa: F401
     TaskTimeout,
 )
 
-__all__ = ["CancelExecution", "ConfigurationError", "HueyException", "MessageError",
-           "ResultTimeout", "RetryTask", "TaskException", "TaskLockedException", "TaskTimeout"]
+__all__ = ["CancelExecution", "ConfigurationError", "EnqueueManyError", "HueyException",
+           "MessageError", "ResultTimeout", "RetryTask", "TaskException", "TaskLockedException",
+           "TaskTimeout"]

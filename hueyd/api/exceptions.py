@@ -47,6 +47,20 @@ class MessageError(HueyException):
     """
 
 
+class EnqueueManyError(HueyException):
+    """A task of a bulk enqueue was not enqueued, nor any after it. ``index``: its
+    place in the call (from 0); ``task``: the task; ``enqueued``: how many before it
+    are queued; ``results``: their results (None without results). The error that
+    stopped it is ``__cause__``."""
+
+    def __init__(self, index: int, task: Any, enqueued: int,
+                 results: Any, cause: BaseException) -> None:
+        self.index, self.task, self.enqueued, self.results = index, task, enqueued, results
+        super().__init__(f"task {index} of the batch ({task!r}) was not enqueued, nor any "
+                         f"after it ({enqueued} before it were): "
+                         f"{type(cause).__name__}: {cause}")
+
+
 class CancelExecution(Exception):
     """Raised by a pre-execute hook (or a task) to skip a run.
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from hueyd.api import pipeline
+from hueyd.api import bulk, pipeline
 from hueyd.api import signals as S
 from hueyd.api.clock import Instant, as_clock, to_posix
 from hueyd.api.codec import TaskCodec
@@ -27,7 +27,7 @@ from hueyd.api.hooks import Hook, Hooks
 from hueyd.api.locks import TaskLock, flush_locks
 from hueyd.api.ratelimit import RateLimit
 from hueyd.api.registry import Registry
-from hueyd.api.result import Result, ResultGroup
+from hueyd.api.result import Result
 from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import Store
@@ -294,10 +294,9 @@ class Huey:
                 self.execute(task)
             else:
                 self.backend.enqueue(self.serialize_task(task), task.priority)
-        if not self.results:
-            return None
-        results = self._pipelines.pipeline_results(task)
-        return ResultGroup(results) if len(results) > 1 else results[0]
+        return bulk.results_of(self, task) if self.results else None
+
+    enqueue_many = bulk.enqueue_many  # tasks in batches: one storage step per batch
 
     def add_schedule(self, task: Task) -> None:
         refuse_priority(self.backend, task.priority)

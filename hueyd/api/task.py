@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hueyd.api.clock import normalize_expires, normalize_time
@@ -283,7 +284,19 @@ class TaskWrapper:
         return self.func(*args, **kwargs)
 
     def map(self, it: Iterable[Any]) -> ResultGroup | None:
-        """Enqueue one task per item (a tuple item is the argument list)."""
-        results = [self.huey.enqueue(self.s(*(i if isinstance(i, tuple) else (i,))))
-                   for i in it]
-        return ResultGroup(results) if self.huey.results else None
+        """Enqueue one task per item (a tuple item is the argument list), in batches:
+        see :func:`hueyd.api.bulk.enqueue_many`."""
+        make = self.task_class
+        return self.huey.enqueue_many(make(i if isinstance(i, tuple) else (i,), id=task_id)
+                                      for i, task_id in zip(it, random_ids()))
+
+
+def random_ids(block: int = 1000) -> Iterator[str]:
+    """Version 4 UUIDs as ``str(uuid.uuid4())`` writes them, ``block`` per system call:
+    a bulk enqueue's ids at a tenth of uuid4's cost."""
+    while True:
+        raw = os.urandom(16 * block).hex()
+        for at in range(0, len(raw), 32):
+            h = raw[at:at + 32]
+            yield (f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
+                   f"{h[20:]}")

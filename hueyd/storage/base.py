@@ -138,6 +138,13 @@ class Storage(abc.ABC):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         """Append a message; higher ``priority`` is dequeued first where supported."""
 
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        """Append ``(data, priority)`` messages in their order, as :meth:`enqueue` would
+        one by one. Backends override it to write them in one step (a round trip on
+        Redis, a transaction on SQLite): bulk enqueue. This default loops."""
+        for data, priority in messages:
+            self.enqueue(data, priority)
+
     @abc.abstractmethod
     def dequeue(self, timeout: float = 0) -> Message | None:
         """Take the next message, waiting up to ``timeout`` seconds if ``blocking``.

@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from hueyd.storage.base import Counters, DeadLetter, Message, Storage
 
@@ -62,6 +62,11 @@ class MemoryStorage(Storage):
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         with self._cond:
             self._push(data, priority or 0, next(self._seq))
+
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        with self._cond:
+            for data, priority in messages:
+                self._push(data, priority or 0, next(self._seq))
 
     def _push(self, data: bytes, priority: int, seq: int) -> None:
         heapq.heappush(self._queue, (-priority, seq, next(self._ids), data))

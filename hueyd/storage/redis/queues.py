@@ -9,6 +9,7 @@ have to wait for a wake-up token first, so it is a round trip of its own
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import hueyd.storage.redis.lease_scripts as lease_lua
@@ -43,6 +44,12 @@ class ListQueue(Part):
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self.durability.run(self.conn, lambda c: c.lpush(self.keys.queue, data), "an enqueue")
+
+    @translate_errors
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        """One LPUSH of every message, in order (the first pushed is the first taken)."""
+        if messages:
+            self.conn.lpush(self.keys.queue, *(data for data, _ in messages))
 
     def packed_take(self, held: str, wait: float, count: int) -> bytes:
         """``count`` moves from the queue into ``held`` (blocking ``wait`` seconds if not
@@ -79,6 +86,8 @@ class PriorityQueue(Part):
     def __init__(self, server: Server) -> None:
         super().__init__(server)
         self._enqueue = self.conn.register_script(lua.queue_script(self.push_lua, lua.ENQUEUE))
+        self._enqueue_many = self.conn.register_script(
+            lua.queue_script(self.push_lua, lua.ENQUEUE_MANY))
         self._take = self.conn.register_script(
             lua.queue_script(self.push_lua, lease_lua.PRIORITY_TAKE))
 
@@ -88,6 +97,13 @@ class PriorityQueue(Part):
         self.durability.run(
             self.conn, lambda c: self._enqueue(keys=self.keys.queue_keys(), args=args, client=c),
             "an enqueue")
+
+    @translate_errors
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        """One script call pushes them all (atomic: all or none)."""
+        if messages:
+            args = [arg for data, priority in messages for arg in (data, repr(priority or 0))]
+            self._enqueue_many(keys=self.keys.queue_keys(), args=args)
 
     def take(self, held: str, wait: float) -> bytes | None:
         """Take the best message with a script; when there is none, wait up to ``wait``

@@ -158,6 +158,13 @@ end
 # KEYS: queue keys; ARGV: data, priority
 ENQUEUE = "push(ARGV[1], tonumber(ARGV[2]))"
 
+# KEYS: queue keys; ARGV: data, priority, data, priority, ... (pushed in that order)
+ENQUEUE_MANY = """
+for i = 1, #ARGV, 2 do
+  push(ARGV[i], tonumber(ARGV[i + 1]))
+end
+"""
+
 # KEYS: queue keys; ARGV: data, priority
 REQUEUE_HEAD = "push_head(ARGV[1], tonumber(ARGV[2]))"
 

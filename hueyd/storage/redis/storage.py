@@ -152,6 +152,8 @@ class RedisStorage(LeasedStorage):
     # -- queue: taken into the holder's in-flight list ---------------------------------
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
         self.queue.enqueue(data, priority)
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        self.queue.enqueue_many(messages)  # one command or script: one round trip
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hueyd.storage.base import DeadLetter, Message
@@ -33,6 +33,8 @@ ADD_DEAD = "INSERT INTO hueyd_dead_letter (name, data, reason, ts) VALUES (?, ?,
 #: a kv row is visible while it has no expiry or has not reached it
 LIVE = "(expires IS NULL OR expires > ?)"
 
+#: parameters: name, data, priority
+INSERT_MESSAGE = "INSERT INTO hueyd_queue (name, data, priority) VALUES (?, ?, ?)"
 # The next message: highest priority first, then lowest id (a requeued row gets
 # an id below every other, so it runs next within its priority).
 NEXT_WAITING = """SELECT id FROM hueyd_queue WHERE name = ? AND claim IS NULL
@@ -84,8 +86,14 @@ class SqliteStorage(LeasedStorage):
     # -- queue -------------------------------------------------------------------------
     @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self._sql("INSERT INTO hueyd_queue (name, data, priority) VALUES (?, ?, ?)",
-                  self.name, data, priority or 0)
+        self._sql(INSERT_MESSAGE, self.name, data, priority or 0)
+
+    @translate_errors
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        """One transaction: every message is queued, or none."""
+        with write_transaction(self._db.get()) as conn:
+            conn.executemany(INSERT_MESSAGE, [(self.name, data, priority or 0)
+                                              for data, priority in messages])
 
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
