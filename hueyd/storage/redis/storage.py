@@ -128,8 +128,7 @@ class RedisStorage(LeasedStorage):
         self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
         self._requeue_dead = script(lua.queue_script(push, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
-        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout,
-                                  max_deliveries)
+        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout, max_deliveries)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
