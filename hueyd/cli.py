@@ -61,6 +61,16 @@ def build_parser() -> Parser:
     dead.add_argument("action", choices=DEAD_LETTER_ACTIONS)
     add_app_arguments(dead)
     dead.add_argument("--limit", type=int, default=None, help="at most this many")
+    migrate = commands.add_parser("migrate", help="move what a stopped huey deployment of "
+                                  "the same name holds into the instance's storage (APP, or "
+                                  "NAME for /etc/hueyd/NAME.yaml)")
+    migrate.add_argument("source", choices=("from-huey",), help="from-huey: a stopped huey "
+                         "3.x RedisHuey or PriorityRedisHuey of the app's name")
+    add_app_arguments(migrate)
+    migrate.add_argument("--dry-run", action="store_true", help="change nothing, print "
+                         "what would move")
+    migrate.add_argument("--from-url", metavar="URL", help="huey's Redis (default: the "
+                         "instance's own)")
     reload = commands.add_parser("reload", help="send SIGHUP to the daemon PID and exit 0 "
                                  "once it accepted the new configuration and code, 78 if it "
                                  "refused them (ExecReload= of hueyd@.service)")
@@ -99,12 +109,12 @@ def add_setting_options(parser: argparse.ArgumentParser, skip: Sequence[str] = (
 
 
 def config_from(args: argparse.Namespace) -> Config:
-    """The YAML file (if any) with the command-line options laid over it (for status and
-    dead-letter, NAME, an instance, stands for its YAML file); the app's virtualenv, if
+    """The YAML file (if any) with the command-line options laid over it (for status,
+    dead-letter and migrate, NAME, an instance, stands for its YAML file); the app's virtualenv, if
     it names one, is active from here on."""
     given = vars(args)
     path = args.config
-    if args.command in ("status", "dead-letter") and path is None and "app" in given:
+    if args.command in ("status", "dead-letter", "migrate") and path is None and "app" in given:
         from hueyd.daemon.instances import instance_config
         path = instance_config(given["app"])
         if path is not None:
@@ -274,6 +284,9 @@ def admin_command(args: argparse.Namespace, config: Config) -> int:
     logs.setup("WARNING")
     if args.command == "status":
         return admin.status_command(config, as_json=args.json)
+    if args.command == "migrate":
+        from hueyd.daemon import migrate
+        return migrate.from_huey_command(config, args.dry_run, args.from_url)
     return admin.dead_letter_command(config, args.action, args.limit)
 
 
