@@ -14,7 +14,8 @@ from hueyd.api.registry import ChordConfig
 from hueyd.api.result import SKIPPED, Error
 from hueyd.api.serializer import encode
 from hueyd.api.wiring import load_class
+from hueyd.storage.file import FileLock
 
-__all__ = ["SKIPPED", "ChordConfig", "Error", "aware_to_utc", "encode", "is_naive",
+__all__ = ["SKIPPED", "ChordConfig", "Error", "FileLock", "aware_to_utc", "encode", "is_naive",
            "load_class", "local_to_utc", "make_naive", "noop_context", "normalize_expire_time",
            "normalize_time", "utcnow"]

@@ -20,6 +20,14 @@ def redis_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL 15 for the session (tests/postgres_server.py), stopped by PID."""
+    from tests.postgres_server import PostgresServer
+    with PostgresServer() as server:
+        yield server
+
+
 @pytest.fixture
 def own_redis():
     """A redis-server of this test's own: one it may fill, stop or reconfigure."""

@@ -39,7 +39,7 @@ class _Batch:
     def add(self, task: Task) -> None:
         """Check and serialize ``task`` (raises if it cannot be enqueued)."""
         huey = self.huey
-        refuse_priority(huey.storage, task.priority)
+        refuse_priority(huey.backend, task.priority)
         if task.expires:
             task.resolve_expires(huey.utc)
         self.messages.append((huey.serialize_task(task), task.priority))
@@ -51,7 +51,7 @@ class _Batch:
             return
         for task in self.tasks:
             self.huey.emit(S.SIGNAL_ENQUEUED, task)
-        self.huey.storage.enqueue_many(self.messages)
+        self.huey.backend.enqueue_many(self.messages)
         self.results.extend(results_of(self.huey, task) for task in self.tasks)
         self.enqueued += len(self.tasks)
         self.tasks, self.messages = [], []

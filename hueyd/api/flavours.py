@@ -42,3 +42,21 @@ class PriorityRedisExpireHuey(RedisHuey):
     """Redis with priorities and expiring results."""
 
     storage_class = "hueyd.storage.redis:PriorityRedisExpireStorage"
+
+
+class FileHuey(Huey):
+    """A folder: ``FileHuey('app', path='/var/lib/app/queue')`` (flock between processes)."""
+
+    storage_class = "hueyd.storage.file:FileStorage"
+
+
+class BlackHoleHuey(Huey):
+    """Stores nothing: every task and result vanishes."""
+
+    storage_class = "hueyd.storage.blackhole:BlackHoleStorage"
+
+
+class PostgresHuey(Huey):
+    """PostgreSQL (psycopg2): ``PostgresHuey('app', dsn='dbname=app')``."""
+
+    storage_class = "hueyd.storage.postgres:PostgresStorage"

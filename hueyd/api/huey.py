@@ -32,7 +32,7 @@ from hueyd.api.revocation import Revocations
 from hueyd.api.serializer import Serializer
 from hueyd.api.store import Store
 from hueyd.api.task import PeriodicTask, Task, TaskWrapper
-from hueyd.api.wiring import Wired, create_consumer, delegate, load_storage_class
+from hueyd.api.wiring import StorageSlot, Wired, create_consumer, delegate, load_storage_class
 from hueyd.storage.base import Storage, StorageError, refuse_priority
 
 logger = logging.getLogger("hueyd")
@@ -47,7 +47,7 @@ class Huey:
     """
 
     storage_class: type[Storage] | str | None = None
-    storage: Storage = Wired()  # type: ignore[assignment]
+    storage: Any = StorageSlot()  # huey's storage interface; sets .backend, hueyd's contract
     serializer: Any = Wired()
     utc: bool = Wired()  # type: ignore[assignment]
     results: bool = Wired()  # type: ignore[assignment]
@@ -88,17 +88,17 @@ class Huey:
         """Build the helpers from the current storage, serializer and flags."""
         handler = self.__dict__.get("_executor") and self._executor.timeout_handler
         self._codec = TaskCodec(self.serializer, self.registry, self.utc)
-        self._store = Store(self.storage, self.serializer, self._codec.decode)
-        self._revocations = Revocations(self.storage, self.registry, self.utc)
-        self._pipelines = pipeline.Pipelines(self.storage, self.serializer, self.enqueue,
+        self._store = Store(self.backend, self.serializer, self._codec.decode)
+        self._revocations = Revocations(self.backend, self.registry, self.utc)
+        self._pipelines = pipeline.Pipelines(self.backend, self.serializer, self.enqueue,
                                              functools.partial(Result, self))
         self._executor = Executor(
-            storage=self.storage, serializer=self.serializer, hooks=self.hooks,
+            storage=self.backend, serializer=self.serializer, hooks=self.hooks,
             emit=self._signal.send, revocations=self._revocations, pipelines=self._pipelines,
             producer=self, policy=ResultPolicy(self.results, self.store_none,
                                                self.store_intermediate_errors, self.utc))
         self._executor.timeout_handler = handler or None
-        self._consuming = Consuming(self.name, self.storage, self._codec, self._executor,
+        self._consuming = Consuming(self.name, self.backend, self._codec, self._executor,
                                     self.utc)
 
     @property
@@ -283,7 +283,7 @@ class Huey:
             return self._pipelines.enqueue_group(task)
         if isinstance(task, pipeline.chord):
             return self._pipelines.enqueue_chord(task)
-        refuse_priority(self.storage, task.priority)
+        refuse_priority(self.backend, task.priority)
         if task.expires:
             task.resolve_expires(self.utc)
         if task.handed_back:  # the SIGNAL_INTERRUPTED recipe: it is back in the queue already
@@ -293,15 +293,15 @@ class Huey:
             if self._immediate:
                 self.execute(task)
             else:
-                self.storage.enqueue(self.serialize_task(task), task.priority)
+                self.backend.enqueue(self.serialize_task(task), task.priority)
         return bulk.results_of(self, task) if self.results else None
 
     enqueue_many = bulk.enqueue_many  # tasks in batches: one storage step per batch
 
     def add_schedule(self, task: Task) -> None:
-        refuse_priority(self.storage, task.priority)
+        refuse_priority(self.backend, task.priority)
         eta = 0.0 if task.eta is None else to_posix(task.eta, self.utc)
-        self.storage.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        self.backend.add_to_schedule(self.serialize_task(task), eta, task.priority)
         logger.info("added task %s to schedule, eta %s", task.id, task.eta)
         self.emit(S.SIGNAL_SCHEDULED, task)
 

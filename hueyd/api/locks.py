@@ -13,10 +13,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class LockOwner(Protocol):
     """What a lock reads of its Huey: the name its keys start with, the storage that
-    holds them (read at each use: the Huey may swap it), the keys declared so far."""
+    holds them (``backend``, hueyd's contract: read at each use, the Huey may swap it),
+    the keys declared so far."""
 
     name: str
-    storage: Storage
+    backend: Storage
     known_locks: set[str]
 
 
@@ -61,18 +62,18 @@ class TaskLock(Guard):
         huey.known_locks.add(self._key)
 
     def is_locked(self) -> bool:
-        return self._huey.storage.has_data_for_key(self._key)
+        return self._huey.backend.has_data_for_key(self._key)
 
     locked = is_locked
 
     def acquire(self) -> bool:
         # plain bytes, never a pickle: a lock is only ever tested for existence
-        if not self._huey.storage.put_if_empty(self._key, b"1", self._ttl):
+        if not self._huey.backend.put_if_empty(self._key, b"1", self._ttl):
             raise TaskLockedException(f"unable to acquire lock {self._name}")
         return True
 
     def clear(self) -> bool:
-        return self._huey.storage.delete_data(self._key)
+        return self._huey.backend.delete_data(self._key)
 
     release = clear
 
@@ -81,4 +82,4 @@ def flush_locks(huey: LockOwner, names: tuple[str, ...]) -> set[str]:
     """Delete the locks this process declared plus ``names``; return the names that were held."""
     keys = set(huey.known_locks) | {lock_key(huey.name, n.strip()) for n in names}
     prefix = f"{huey.name}.lock."
-    return {key[len(prefix):] for key in keys if huey.storage.delete_data(key)}
+    return {key[len(prefix):] for key in keys if huey.backend.delete_data(key)}

@@ -19,11 +19,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class LimitOwner(Protocol):
-    """What a rate limit reads of its Huey: its name and its storage (read at each use:
-    the Huey may swap it)."""
+    """What a rate limit reads of its Huey: its name and its storage (``backend``, hueyd's
+    contract: read at each use, the Huey may swap it)."""
 
     name: str
-    storage: Storage
+    backend: Storage
 
 
 class RateLimit(Guard):
@@ -52,15 +52,15 @@ class RateLimit(Guard):
     def acquire(self) -> None:
         """Count one call; RateLimitExceeded if the window already had ``limit``."""
         now = time.time()
-        count = self._huey.storage.count_in_window(self._key, self._window(now))
+        count = self._huey.backend.count_in_window(self._key, self._window(now))
         if count > self._limit:
             raise RateLimitExceeded(self._name, self._until_next_window(now),
                                     retry=self._retry)
 
     def current_usage(self) -> int:
         """Calls counted in the current window (refused ones included); 0 in a new one."""
-        return self._huey.storage.count_in_window(self._key, self._window(time.time()), 0)
+        return self._huey.backend.count_in_window(self._key, self._window(time.time()), 0)
 
     def reset(self) -> None:
         """Forget the current window's count: the next call opens a fresh window."""
-        self._huey.storage.delete_data(self._key)
+        self._huey.backend.delete_data(self._key)

@@ -7,6 +7,8 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hueyd.api.storage_link import link
+
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.base import Storage
 
@@ -62,3 +64,13 @@ def create_consumer(huey: Any, **options: Any) -> Any:
     huey's keywords; its ``run()`` blocks until a signal or ``stop()``. Imported by name:
     the api layer never imports the consumer's."""
     return importlib.import_module("hueyd.consumer.consumer").Consumer(huey, **options)
+
+
+class StorageSlot(Wired):
+    """``huey.storage``: set with a storage of either kind, read as huey's interface;
+    the same assignment sets ``huey.backend`` (hueyd's contract, which the helpers,
+    consumer and daemon use) and rewires (:mod:`hueyd.api.storage_link`)."""
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["backend"], interface = link(value, lambda: obj.utc)
+        super().__set__(obj, interface)

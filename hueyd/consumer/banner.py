@@ -31,7 +31,7 @@ def storage_warnings(huey: Huey, say: Callable[[str], object]) -> None:
     """``say`` the storage's own settings that lose tasks (eviction, no persistence, a
     replica), one line each; nothing if it cannot be asked now (the start waits anyway)."""
     try:
-        lines = huey.storage.server_warnings()
+        lines = huey.backend.server_warnings()
     except StorageError:
         return
     for line in lines:

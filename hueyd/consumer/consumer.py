@@ -116,9 +116,9 @@ class Consumer:
         self.huey.signal(S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT)(self._record_error)
         listen_to(self.huey)
         # one lease for every role: forked workers inherit the consumer id
-        self.consumer_id = self.huey.storage.start_consuming()
+        self.consumer_id = self.huey.backend.start_consuming()
         if self.runtime.forks:
-            self.huey.storage.close()  # children must open their own connections
+            self.huey.backend.close()  # children must open their own connections
         for member in self.members:
             self._spawn(member)
 
@@ -155,7 +155,7 @@ class Consumer:
     # -- supervision ---------------------------------------------------------------------
     @property
     def limits(self) -> Limits:
-        storage = self.huey.storage
+        storage = self.huey.backend
         idle = (getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking
                 else self.settings.max_delay)
         task_timeout = self.settings.task_timeout
@@ -211,7 +211,7 @@ class Consumer:
             fail(self.huey, task, error)
         if handle.pid is not None:
             try:
-                self.huey.storage.hand_back_worker(handle.pid)
+                self.huey.backend.hand_back_worker(handle.pid)
             except StorageError as exc:
                 logger.warning("cannot hand back what %s held yet (it returns when this "
                                "consumer stops): %s", member.role.name, exc)
@@ -353,7 +353,7 @@ class Consumer:
         """Once the roles have exited: hand back whatever this consumer still holds
         and drop its lease (if the storage is unreachable, the lease expires)."""
         try:
-            count = self.huey.storage.stop_consuming()
+            count = self.huey.backend.stop_consuming()
         except StorageError as exc:
             logger.warning("cannot hand back in-flight messages now, they return when "
                            "this consumer's lease expires: %s", exc)

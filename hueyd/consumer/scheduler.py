@@ -85,7 +85,7 @@ class Scheduler(Role):
             self.next_tick = self._following_tick(now)
         try:
             self._card_report()
-            self.huey.storage.keep_alive()  # the consumer's lease; takes back dead ones' tasks
+            self.huey.backend.keep_alive()  # the consumer's lease; takes back dead ones' tasks
             minute = minute_of(now)
             if self.periodic and (self.last_minute is None or minute > self.last_minute):
                 self._handle_minute(minute)
@@ -101,7 +101,7 @@ class Scheduler(Role):
 
     def _card_report(self) -> None:
         """The master's latest report onto this consumer's lease card."""
-        leases = getattr(self.huey.storage, "leases", None)
+        leases = getattr(self.huey.backend, "leases", None)
         report = read_report(self.report) if self.report is not None else None
         if leases is not None and report is not None:
             leases.set_report(report)
@@ -134,7 +134,7 @@ class Scheduler(Role):
             # several consumers (hosts) share one queue: the first to claim the minute
             # enqueues the task, the others leave it; the claim expires on its own
             claim = f"hueyd:periodic:{task.name}:{minute}"
-            if not self.huey.storage.put_if_empty(claim, b"1", ttl=PERIODIC_CLAIM_TTL):
+            if not self.huey.backend.put_if_empty(claim, b"1", ttl=PERIODIC_CLAIM_TTL):
                 logger.debug("periodic task %s already enqueued for this minute", task.name)
                 continue
             logger.info("enqueueing periodic task %s", task)

@@ -128,7 +128,7 @@ class Worker(Role):
         if self.unstored is not None:
             self._store_outcome()
             return
-        storage = self.huey.storage
+        storage = self.huey.backend
         wait = getattr(storage, "read_timeout", DEFAULT_READ_TIMEOUT) if storage.blocking else 0
         lane = self.lane
         taking = self.taking

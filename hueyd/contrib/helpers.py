@@ -57,7 +57,7 @@ class RedisSemaphore:
         conn = getattr(self.huey.storage, "conn", None)
         if conn is None:
             raise ConfigurationError("RedisSemaphore needs a Redis storage, not "
-                                     f"{type(self.huey.storage).__name__}")
+                                     f"{self.huey.storage.__class__.__name__}")
         return conn
 
     def acquire(self, name: str | None = None) -> str | None:

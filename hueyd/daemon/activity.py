@@ -41,7 +41,7 @@ class QueueGauges:
 
 def read_gauges(huey: Huey) -> QueueGauges:
     """Every gauge of the queue, from the storage (several round trips)."""
-    storage = huey.storage
+    storage = huey.backend
     try:
         consumers = storage.consumers()
         return QueueGauges(True, storage.queue_size(), storage.schedule_size(),
@@ -53,7 +53,7 @@ def read_gauges(huey: Huey) -> QueueGauges:
 
 def oldest_age(huey: Huey) -> float:
     """Seconds the next message to run has been due (0: none, or it does not say)."""
-    items = huey.storage.enqueued_items(1)
+    items = huey.backend.enqueued_items(1)
     if not items:
         return 0.0
     try:

@@ -23,7 +23,6 @@ from hueyd.storage.leases import ConsumerLease
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.daemon.config import Config
-    from hueyd.storage.base import Storage
 
 #: bytes of a dead letter shown by ``dead-letter list``
 PREVIEW = 48
@@ -51,15 +50,19 @@ class QueueStatus:
         return sum(c.alive for c in self.consumers)
 
 
-def describe_storage(storage: Storage) -> str:
-    """``RedisStorage 127.0.0.1:6379/0`` or ``SqliteStorage /var/lib/...db``."""
-    where = getattr(storage, "location", None) or getattr(storage, "filename", None)
-    return redact(f"{type(storage).__name__} {where}") if where else type(storage).__name__
+def describe_storage(storage: Any) -> str:
+    """``RedisStorage 127.0.0.1:6379/0``, ``SqliteStorage /var/lib/...db``, ``FileStorage
+    /var/lib/...``: ``huey.storage``, whose class is the app's (a view answers its
+    backend's)."""
+    kind = storage.__class__.__name__
+    where = (getattr(storage, "location", None) or getattr(storage, "filename", None)
+             or getattr(storage, "path", None))
+    return redact(f"{kind} {where}") if isinstance(where, str) and where else kind
 
 
 def read_status(huey: Huey) -> QueueStatus:
-    storage = huey.storage
-    return QueueStatus(huey.name, describe_storage(storage), storage.queue_size(),
+    storage = huey.backend
+    return QueueStatus(huey.name, describe_storage(huey.storage), storage.queue_size(),
                        storage.schedule_size(), storage.dead_letter_count(),
                        storage.consumers())
 
@@ -175,7 +178,7 @@ def status_command(config: Config, as_json: bool) -> int:
     except StorageError as exc:
         return _unreachable("status", exc)
     finally:
-        huey.storage.close()
+        huey.backend.close()
     if as_json:
         print(json.dumps(status_json(status), indent=2))
     else:
@@ -187,7 +190,7 @@ def dead_letter_command(config: Config, action: str, limit: int | None) -> int:
     """``list`` the dead letters, ``requeue`` them or ``purge`` them (the oldest
     ``limit``, or all)."""
     huey = load_app(config)
-    storage = huey.storage
+    storage = huey.backend
     try:
         if action == "list":
             print(dead_letter_table(storage.dead_letters(limit), storage.dead_letter_count()))

@@ -248,6 +248,7 @@ class Config:
     redis_url: str | None = setting(None, OPTIONAL_TEXT, "Redis URL replacing the app's",
                                     redis_url)
     sqlite_path: str | None = setting(None, OPTIONAL_TEXT, "SQLite file replacing the app's")
+    file_path: str | None = setting(None, OPTIONAL_TEXT, "FileHuey folder replacing the app's")
     secret_key_file: str | None = setting(None, OPTIONAL_TEXT, "key file signing messages",
                                           flags=("--secret-key-file",), metavar="FILE")
     instance: str | None = setting(None, OPTIONAL_TEXT, "name shown in STATUS (default: the "

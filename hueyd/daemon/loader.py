@@ -155,25 +155,35 @@ def describe_object(obj: Any) -> str:
     return f"a {name}"
 
 
+#: the YAML keys that say where the queue is (at most one)
+LOCATIONS = ("redis_url", "sqlite_path", "file_path")
+
+
 def apply_storage_overrides(huey: Huey, config: Config) -> None:
     """``redis_url`` / ``sqlite_path`` from the YAML say where this server keeps the
     queue: the app's own location, or even its kind of storage, is replaced, so one
     code base runs on a developer's SQLite file and on the server's Redis."""
-    if config.redis_url and config.sqlite_path:
-        raise ConfigError(config.config_path, "sqlite_path",
-                          "give redis_url or sqlite_path, not both")
+    given = [key for key in LOCATIONS if getattr(config, key)]
+    if len(given) > 1:
+        raise ConfigError(config.config_path, given[1],
+                          f"give one of {', '.join(LOCATIONS)}: not both {given[0]} and "
+                          f"{given[1]}")
     if config.redis_url:
         from hueyd.storage.redis import RedisStorage
         _replace(huey, config, "redis_url", RedisStorage, url=config.redis_url)
     if config.sqlite_path:
         from hueyd.storage.sqlite import SqliteStorage
         _replace(huey, config, "sqlite_path", SqliteStorage, filename=config.sqlite_path)
+    if config.file_path:
+        from hueyd.storage.file import FileStorage
+        _replace(huey, config, "file_path", FileStorage, path=config.file_path)
 
 
 def _replace(huey: Huey, config: Config, key: str, kind: type, **overrides: Any) -> None:
+    # huey.storage: the app's own class, of either interface (a view answers its backend's)
     if not isinstance(huey.storage, kind):  # another kind of storage: keep only the name
         logging.getLogger("hueyd").info("%s: the app's %s is replaced by a %s", key,
-                                        type(huey.storage).__name__, kind.__name__)
+                                        huey.storage.__class__.__name__, kind.__name__)
         huey.storage_class, huey.storage_kwargs = kind, {}
     try:
         huey.replace_storage(**overrides)
@@ -186,7 +196,7 @@ def check_storage(config: Config, huey: Huey) -> str | None:
     a file that is not a writable database); the reason if it cannot be reached now (a
     transient state, which ``run`` waits out); None if it answered."""
     try:
-        huey.storage.check()
+        huey.backend.check()
     except StorageUnusable as exc:
         raise storage_refused(config, exc) from None
     except StorageError as exc:
@@ -196,5 +206,5 @@ def check_storage(config: Config, huey: Huey) -> str | None:
 
 def storage_refused(config: Config, exc: StorageUnusable) -> ConfigError:
     """The one line for a storage that refuses us, naming the setting that chose it."""
-    key = "redis_url" if config.redis_url else "sqlite_path" if config.sqlite_path else "app"
+    key = next((key for key in LOCATIONS if getattr(config, key)), "app")
     return ConfigError(config.config_path, key, f"storage refused: {exc}")

@@ -261,7 +261,7 @@ class Master:
 
     def _start(self, now: float) -> None:
         try:
-            self.huey.storage.ping()
+            self.huey.backend.ping()
         except StorageUnusable as exc:
             self._storage_refuses(exc)
             return
@@ -360,7 +360,7 @@ class Master:
         if force or now >= self.next_queue_read:
             self.next_queue_read = now + STATUS_EVERY
             try:
-                self.queued = self.huey.storage.queue_size()
+                self.queued = self.huey.backend.queue_size()
             except StorageUnusable as exc:
                 self.queued = None
                 self._storage_refuses(exc)
@@ -371,7 +371,7 @@ class Master:
         text = status_line(Observed(self.instance, self.config.workers, self.config.worker_type,
                                     self.phase.value, self.queued, self.consumer.tasks_done,
                                     error, self.observer.activity.per_second(),
-                                    self.huey.storage.failing_over), self.problems)
+                                    self.huey.backend.failing_over), self.problems)
         if self.reloads.refused:  # until the next reload: `systemctl status` shows why
             text += f"; reload refused: {self.reloads.refused}"
         if text != self.status_text:
@@ -380,7 +380,7 @@ class Master:
                 self.notifier.status(text)
 
     def _reexec(self) -> None:
-        if not replace_image(self.huey.storage, self.wakeup, self.notify_env,
+        if not replace_image(self.huey.backend, self.wakeup, self.notify_env,
                              self.consumer.periodic_minute):
             self.exit_code = EX_SOFTWARE
 

@@ -77,7 +77,7 @@ class Migration:
                  dry_run: bool) -> None:
         self.huey, self.source, self.packages, self.dry_run = huey, source, packages, dry_run
         self.key = huey_format.HueyKey.of(huey.serializer)
-        self.storage = huey.storage
+        self.storage = huey.backend  # hueyd's contract: POSIX times, priorities
         self.tally = Tally()
         self.present: set[str] = set()
 
@@ -208,7 +208,7 @@ def from_huey_command(config: Config, dry_run: bool = False,
     source = None
     try:
         source = open_source(config, huey, from_url)
-        huey.storage.ping()
+        huey.backend.ping()
         print(redact(f"hueyd: migrate from-huey{' --dry-run' if dry_run else ''}: huey "
                      f"{huey.name!r} at {source.location} -> "
                      f"{describe_storage(huey.storage)}"), flush=True)

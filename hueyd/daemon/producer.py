@@ -56,7 +56,7 @@ def _load(config: Config) -> Huey:
             sys.path.append(entry)
     config = dataclasses.replace(config, **{
         key: _absolute(config, key, getattr(config, key))
-        for key in ("sqlite_path", "secret_key_file") if getattr(config, key)})
+        for key in ("sqlite_path", "file_path", "secret_key_file") if getattr(config, key)})
     huey = import_app(config.app, config.config_path)
     configure(huey, config)
     return huey

@@ -57,7 +57,7 @@ def read_secret_key(config: Config) -> bytes | None:
 def security_warnings(config: Config, huey: Huey) -> list[str]:
     """One line per way in which others can make this consumer run code."""
     found = []
-    exposure = None if getattr(huey.serializer, "signed", False) else exposed(huey.storage)
+    exposure = None if getattr(huey.serializer, "signed", False) else exposed(huey.backend)
     if exposure:
         found.append(f"messages are not signed and {exposure}: whoever can write there can "
                      f"make this consumer run code; {ADVICE}")

@@ -15,6 +15,7 @@ from hueyd.storage.base import (
     StorageRefused,
     StorageUnusable,
 )
+from hueyd.storage.huey_base import BaseStorage
 
 #: public name -> module that defines it
 BACKENDS = {
@@ -24,12 +25,16 @@ BACKENDS = {
     "PriorityRedisStorage": "hueyd.storage.redis",
     "RedisExpireStorage": "hueyd.storage.redis",
     "PriorityRedisExpireStorage": "hueyd.storage.redis",
+    "FileStorage": "hueyd.storage.file",
+    "FileLock": "hueyd.storage.file",
+    "BlackHoleStorage": "hueyd.storage.blackhole",
+    "PostgresStorage": "hueyd.storage.postgres",
 }
 
 #: huey.storage's other names: ``from huey.storage import EmptyData`` works there
 HUEY_NAMES = {"ConfigurationError": "hueyd.api.exceptions"}
 
-__all__ = ["DeadLetter", "EmptyData", "Message", "Storage", "StorageError", "StorageRefused",
+__all__ = ["BaseStorage", "DeadLetter", "EmptyData", "Message", "Storage", "StorageError", "StorageRefused",
            "StorageUnusable", *BACKENDS, *HUEY_NAMES]
 
 __getattr__, __dir__ = lazy.exports(__name__, {**BACKENDS, **HUEY_NAMES})

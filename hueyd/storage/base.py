@@ -14,25 +14,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hueyd.constants import EmptyData
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.leases import ConsumerLease
 
 #: the errors belong to the contract: ``from hueyd.storage.base import StorageError``
-__all__ = ["DeadLetter", "EmptyData", "Message", "PendingTake", "REVOCATION_PREFIXES",
-           "Storage", "StorageError", "StorageRefused", "StorageUnusable", "or_empty"]
+__all__ = ["Counters", "DeadLetter", "Message", "PendingTake", "REVOCATION_PREFIXES", "Storage",
+           "StorageError", "StorageRefused", "StorageUnusable"]
 
 
 #: the key prefixes of the api's revocation entries (task id, task class); a backend may
 #: keep them apart to tell cheaply whether any exist (Message.revocations)
 REVOCATION_PREFIXES = ("r:", "rt:")
-
-
-def or_empty(value: bytes | None) -> bytes | type[EmptyData]:
-    """A backend's read as huey's ``peek_data``/``pop_data`` return it: EmptyData, not None."""
-    return EmptyData if value is None else value
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,20 @@ class PendingTake(abc.ABC):
     def drop(self) -> None:
         """Give up on the answers (the caller is being interrupted). Whatever the take
         moved stays held under the consumer's lease and goes back with it."""
+
+
+class Counters(abc.ABC):
+    """A backend's counters (huey's ``incr``: rate limits), apart from the values."""
+
+    @abc.abstractmethod
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` (0 when missing) atomically, across processes; the new value."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def flush(self) -> None: ...
 
 
 class Storage(abc.ABC):
@@ -267,21 +275,19 @@ class Storage(abc.ABC):
         """Store ``value``; ``is_result`` lets a backend expire results (RedisExpireHuey)."""
 
     @abc.abstractmethod
-    def peek_data(self, key: str) -> bytes | type[EmptyData]:
-        """The value for ``key``, or :class:`EmptyData` (as huey), leaving it in place."""
+    def peek_data(self, key: str) -> bytes | None:
+        """The value for ``key``, or None, leaving it in place."""
 
     @abc.abstractmethod
-    def pop_data(self, key: str) -> bytes | type[EmptyData]:
-        """The value for ``key``, or :class:`EmptyData` (as huey), removing it (atomically)."""
+    def pop_data(self, key: str) -> bytes | None:
+        """The value for ``key``, or None, removing it (atomically)."""
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
-        """Several peeks in one round trip (revocation checks on the hot path); None
-        where a key holds nothing."""
-        return [None if value is EmptyData else value
-                for value in (self.peek_data(k) for k in keys)]
+        """Several peeks in one round trip (revocation checks on the hot path)."""
+        return [self.peek_data(k) for k in keys]
 
     def has_data_for_key(self, key: str) -> bool:
-        return self.peek_data(key) is not EmptyData
+        return self.peek_data(key) is not None
 
     @abc.abstractmethod
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
@@ -297,7 +303,7 @@ class Storage(abc.ABC):
         limits). ``amount=0`` only reads. Kept in the key/value store as
         ``b"<window>:<count>"``, so ``delete_data(key)`` resets it. This default is a
         read then a write: backends override it to be atomic across consumers."""
-        count = window_count(self.peek_many([key])[0], window) + amount
+        count = window_count(self.peek_data(key), window) + amount
         if amount:
             self.put_data(key, b"%d:%d" % (window, count))
         return count
@@ -310,6 +316,24 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def flush_results(self) -> None: ...
+
+    # -- counters ----------------------------------------------------------------
+    #: the backend's counters part (None: it keeps none, and incr() is not supported)
+    counters: Counters | None = None
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """huey's counter: add ``amount`` atomically and return the new value."""
+        if self.counters is None:
+            raise NotImplementedError(f"{type(self).__name__} keeps no counters")
+        return self.counters.incr(key, amount)
+
+    def delete_counter(self, key: str) -> None:
+        if self.counters is not None:
+            self.counters.delete(key)
+
+    def flush_counters(self) -> None:
+        if self.counters is not None:
+            self.counters.flush()
 
     # -- dead letters ----------------------------------------------------------
     @abc.abstractmethod
@@ -335,6 +359,7 @@ class Storage(abc.ABC):
         self.flush_queue()
         self.flush_schedule()
         self.flush_results()
+        self.flush_counters()
         self.purge_dead_letters()
 
 

@@ -13,7 +13,28 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 
-from hueyd.storage.base import DeadLetter, EmptyData, Message, Storage, or_empty
+from hueyd.storage.base import Counters, DeadLetter, Message, Storage
+
+
+class MemoryCounters(Counters):
+    """Counters in a dict behind the storage's lock."""
+
+    def __init__(self, lock: threading.Condition) -> None:
+        self._lock = lock
+        self._values: dict[str, int] = {}
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        with self._lock:
+            value = self._values[key] = self._values.get(key, 0) + amount
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._values.clear()
 
 
 class MemoryStorage(Storage):
@@ -32,6 +53,7 @@ class MemoryStorage(Storage):
         self._schedule: list[tuple[float, int, int, bytes]] = []  # (ts, seq, priority, data)
         self._kv: dict[str, tuple[bytes, float | None]] = {}    # key -> (value, deadline)
         self._dead: list[DeadLetter] = []
+        self.counters = MemoryCounters(self._cond)
 
     def ping(self) -> None:
         return None
@@ -148,15 +170,15 @@ class MemoryStorage(Storage):
         with self._cond:
             self._kv[key] = (value, None)
 
-    def peek_data(self, key: str) -> bytes | type[EmptyData]:
+    def peek_data(self, key: str) -> bytes | None:
         with self._cond:
-            return or_empty(self._live(key))
+            return self._live(key)
 
-    def pop_data(self, key: str) -> bytes | type[EmptyData]:
+    def pop_data(self, key: str) -> bytes | None:
         with self._cond:
             value = self._live(key)
             self._kv.pop(key, None)
-            return or_empty(value)
+            return value
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
         with self._cond:

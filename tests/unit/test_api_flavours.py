@@ -17,29 +17,29 @@ from tests.unit.test_api_support import drain
 def test_redis_flavours(redis_url, flavour, storage):
     huey = getattr(hueyd, flavour)("flavour", url=redis_url)
     try:
-        assert type(huey.storage).__name__ == storage
+        assert type(huey.backend).__name__ == storage
         huey.storage.ping()
     finally:
         huey.storage.close()
 
 
 def test_sqlite_and_memory_flavours(tmp_path):
-    assert type(hueyd.SqliteHuey("s", filename=str(tmp_path / "s.db")).storage).__name__ == \
+    assert type(hueyd.SqliteHuey("s", filename=str(tmp_path / "s.db")).backend).__name__ == \
         "SqliteStorage"
-    assert type(hueyd.MemoryHuey("m").storage).__name__ == "MemoryStorage"
+    assert type(hueyd.MemoryHuey("m").backend).__name__ == "MemoryStorage"
 
 
 def test_plain_huey_defaults_to_redis_with_a_warning(redis_url):
     with pytest.warns(UserWarning, match="storage_class"):
         huey = hueyd.Huey("plain", url=redis_url)
-    assert type(huey.storage).__name__ == "RedisStorage"
+    assert type(huey.backend).__name__ == "RedisStorage"
     huey.storage.close()
 
 
 def test_storage_class_argument_takes_a_class():
     from hueyd.storage.memory import MemoryStorage
     huey = hueyd.Huey("custom", storage_class=MemoryStorage)
-    assert type(huey.storage) is MemoryStorage
+    assert type(huey.backend) is MemoryStorage
 
 
 def test_priority_redis_runs_higher_priority_first(redis_url):

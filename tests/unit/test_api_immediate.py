@@ -34,7 +34,7 @@ def test_immediate_runs_at_call_time_on_memory(make_huey):
 
 def test_setter_switches_storage_both_ways(make_huey, storage_kind):
     huey = make_huey()
-    live = type(huey.storage)
+    live = type(huey.backend)
 
     @huey.task()
     def echo(x):
@@ -44,7 +44,7 @@ def test_setter_switches_storage_both_ways(make_huey, storage_kind):
     assert isinstance(huey.storage, MemoryStorage) and huey.immediate
     assert echo(5)() == 5
     huey.immediate = False
-    assert type(huey.storage) is live and not huey.immediate
+    assert type(huey.backend) is live and not huey.immediate
     pending = echo(6)
     assert len(huey) == 1 and pending() is None
 
@@ -52,7 +52,7 @@ def test_setter_switches_storage_both_ways(make_huey, storage_kind):
 def test_immediate_use_memory_false_keeps_the_real_storage(make_huey):
     huey = make_huey(immediate=True, immediate_use_memory=False)
     expected = {"memory": "MemoryStorage", "sqlite": "SqliteStorage", "redis": "RedisStorage"}
-    assert type(huey.storage).__name__ in expected.values()
+    assert type(huey.backend).__name__ in expected.values()
 
     @huey.task()
     def echo(x):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 import time
 
-from hueyd.constants import EmptyData
 from hueyd.storage.base import Storage
 from hueyd.storage.memory import MemoryStorage
 from tests.helpers import wait_for
@@ -106,7 +105,7 @@ def test_key_value_ttl_and_peek_many():
     assert s.put_if_empty("lock", b"y") is False
     wait_for(lambda: not s.has_data_for_key("lock"), timeout=3, message="ttl expiry")
     assert s.put_if_empty("lock", b"z") is True
-    assert s.pop_data("a") == b"1" and s.pop_data("a") is EmptyData
+    assert s.pop_data("a") == b"1" and s.pop_data("a") is None
     assert s.delete_data("lock") is True and s.delete_data("lock") is False
     s.put_data("r", b"v", is_result=True)
     assert s.result_items() == {"r": b"v"} and s.result_store_size() == 1

@@ -60,7 +60,7 @@ def test_defaults_are_huey_consumers():
                     task_timeout=None, startup_timeout=30.0, pythonpath=(), chdir=None,
                     virtualenv=None, django_settings=None, environment={}, log_level="INFO",
                     log_file=None, log_format=None, simple_log=False, redis_url=None,
-                    sqlite_path=None, secret_key_file=None, instance=None,
+                    sqlite_path=None, file_path=None, secret_key_file=None, instance=None,
                     config_path=None, daemonize=False, pidfile=None, metrics_listen=None)
     assert dataclasses.asdict(config) == expected
     assert [f.name for f in dataclasses.fields(Config)] == list(expected)

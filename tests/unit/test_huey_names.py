@@ -20,16 +20,7 @@ from tests.helpers import ROOT
 NAMES_FILE = os.path.join(ROOT, "tests", "data", "huey-names.txt")
 
 #: (module, name) -> the helper who adds it
-PENDING = {
-    **{("huey", name): "B" for name in ("BlackHoleHuey", "FileHuey", "PostgresHuey")},
-    **{("huey.api", name): "B" for name in (
-        "BlackHoleHuey", "BlackHoleStorage", "FileHuey", "FileStorage", "PostgresHuey",
-        "PostgresStorage")},
-    **{("huey.storage", name): "B" for name in (
-        "BaseStorage", "BaseSqlStorage", "BlackHoleStorage", "FileLock", "FileStorage",
-        "PostgresStorage")},
-    ("huey.utils", "FileLock"): "B",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 HUEY_CONSUMER = "huey's consumer machinery; hueyd's is hueyd.consumer.runtime (docs/internals.md)"
 #: (module, name) -> why hueyd has no such name (docs/compat.md says the same)
@@ -39,6 +30,8 @@ NOT_PROVIDED = {
     ("huey.storage", "SCHEDULE_POP_LUA"): "huey's Redis script; hueyd's keys and scripts differ",
     ("huey.storage", "RedisPriorityQueue"): "huey's Redis queue; hueyd's is storage/redis/queues.py",
     ("huey.registry", "Message"): "huey's envelope; hueyd's is a dict of builtins",
+    ("huey.storage", "BaseSqlStorage"): "huey's base for its SQL storages; hueyd's SQLite and "
+                                        "PostgreSQL storages share hueyd's Storage contract",
     **{("huey.consumer", name): HUEY_CONSUMER for name in (
         "BaseProcess", "ConsumerStopped", "Environment", "ForkSafeFlag",
         "GreenletEnvironment", "ProcessEnvironment", "ThreadEnvironment",

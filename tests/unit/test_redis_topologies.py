@@ -67,7 +67,7 @@ def test_results_schedules_revocations_and_locks(huey):
 
 
 def test_claims_key_values_and_dead_letters(huey):
-    storage = huey.storage
+    storage = huey.backend  # hueyd's contract (huey.storage speaks huey's interface)
     assert storage.put_if_empty("periodic:tick:202612042200", b"1", ttl=60)
     assert not storage.put_if_empty("periodic:tick:202612042200", b"1", ttl=60)
     assert [storage.count_in_window("rate:api", 7) for _ in range(2)] == [1, 2]  # rate limits

@@ -8,12 +8,11 @@ import time
 
 import pytest
 
-from hueyd.constants import EmptyData
 from hueyd.storage.base import DeadLetter, Message, Storage
 from tests.helpers import wait_for
 
-KINDS = ("memory", "sqlite", "redis", "priority-redis", "redis-expire")
-PRIORITY_KINDS = {"memory", "sqlite", "priority-redis"}
+KINDS = ("memory", "sqlite", "redis", "priority-redis", "redis-expire", "postgres")
+PRIORITY_KINDS = {"memory", "sqlite", "priority-redis", "postgres"}
 REDIS_CLASSES = {"redis": "RedisStorage", "priority-redis": "PriorityRedisStorage",
                  "redis-expire": "RedisExpireStorage"}
 
@@ -25,9 +24,21 @@ def build_storage(kind: str, name: str, tmp_path, request) -> Storage:
     if kind == "sqlite":
         from hueyd.storage.sqlite import SqliteStorage
         return SqliteStorage(name, filename=str(tmp_path / "contract.db"))
+    if kind == "postgres":
+        return postgres_storage(name, tmp_path, request)
     import hueyd.storage.redis as redis_backends
     url = request.getfixturevalue("redis_url")
     return getattr(redis_backends, REDIS_CLASSES[kind])(name, url=url)
+
+
+def postgres_storage(name: str, tmp_path, request, **kwargs) -> Storage:
+    """A PostgresStorage on the suite's server, in tables of this test's own."""
+    import hashlib
+
+    from hueyd.storage.postgres import PostgresStorage
+    server = request.getfixturevalue("postgres_server")
+    prefix = "t" + hashlib.md5(str(tmp_path).encode()).hexdigest()[:12]
+    return PostgresStorage(name, dsn=server.dsn, table_prefix=prefix, **kwargs)
 
 
 @pytest.fixture(params=KINDS)
@@ -203,12 +214,12 @@ def test_schedule_read_move_and_next_time(storage, kind):
 # -- key/value ---------------------------------------------------------------------------
 
 def test_put_peek_pop_delete(storage):
-    assert storage.peek_data("k") is EmptyData and not storage.has_data_for_key("k")
+    assert storage.peek_data("k") is None and not storage.has_data_for_key("k")
     storage.put_data("k", b"v1")
     storage.put_data("k", b"v2")
     assert storage.peek_data("k") == b"v2" and storage.has_data_for_key("k")
     assert storage.pop_data("k") == b"v2"
-    assert storage.pop_data("k") is EmptyData
+    assert storage.pop_data("k") is None
     storage.put_data("gone", b"x")
     assert storage.delete_data("gone") is True
     assert storage.delete_data("gone") is False
@@ -286,7 +297,7 @@ def test_flush_all(storage):
     storage.flush_all()
     assert (storage.queue_size(), storage.schedule_size(), storage.result_store_size(),
             storage.dead_letter_count()) == (0, 0, 0, 0)
-    assert storage.peek_data("lock") is EmptyData
+    assert storage.peek_data("lock") is None
 
 
 def test_names_do_not_share_data(make_storage, kind):
@@ -298,7 +309,7 @@ def test_names_do_not_share_data(make_storage, kind):
     first.put_data("k", b"first")
     first.add_dead_letter(b"d", "r", 1.0)
     assert second.dequeue() is None and second.move_due(20.0) == 0
-    assert second.peek_data("k") is EmptyData and second.dead_letter_count() == 0
+    assert second.peek_data("k") is None and second.dead_letter_count() == 0
     assert first.dequeue().data == b"for-first"
 
 

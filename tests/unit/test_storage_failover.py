@@ -17,7 +17,6 @@ import time
 import pytest
 import redis
 
-from hueyd.constants import EmptyData
 from hueyd.storage.base import StorageError, StorageRefused, StorageUnusable
 from hueyd.storage.redis import PriorityRedisStorage, RedisStorage
 from tests.helpers import RedisServer, wait_for
@@ -44,7 +43,7 @@ def test_an_ack_of_a_take_the_failover_lost_changes_nothing(redis_url):
         assert client.lrange(keys.queue, 0, -1) == [b"task-1"]
         held = storage.dequeue()  # the run to come acknowledges for real
         storage.finish(held, ["r:task-1"])
-        assert storage.peek_data("r:task-1") is EmptyData
+        assert storage.peek_data("r:task-1") is None
         assert client.hget(keys.deliveries, digest) is None
     finally:
         storage.close()

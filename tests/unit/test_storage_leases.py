@@ -16,16 +16,16 @@ import time
 import pytest
 import redis
 
-from hueyd.constants import EmptyData
 from hueyd.storage import leases
 from hueyd.storage.base import Message, StorageError
 from hueyd.storage.memory import MemoryStorage
 from hueyd.storage.redis import PriorityRedisStorage, RedisStorage
 from hueyd.storage.sqlite import SqliteStorage
 from tests.helpers import wait_for
+from tests.unit.test_storage_contract import postgres_storage
 
 FORK = multiprocessing.get_context("fork")
-KINDS = ("redis", "priority-redis", "sqlite")
+KINDS = ("redis", "priority-redis", "sqlite", "postgres")
 
 
 @pytest.fixture(params=KINDS)
@@ -41,6 +41,8 @@ def make(kind, tmp_path, request):
     def factory(consumer_id: str | None = None, **kwargs):
         if kind == "sqlite":
             s = SqliteStorage("lease", filename=str(tmp_path / "lease.db"), **kwargs)
+        elif kind == "postgres":
+            s = postgres_storage("lease", tmp_path, request, **kwargs)
         else:
             cls = PriorityRedisStorage if kind == "priority-redis" else RedisStorage
             s = cls("lease", url=request.getfixturevalue("redis_url"), **kwargs)
@@ -199,9 +201,11 @@ def test_keep_alive_waits_a_lease_period_after_an_outage(make, monkeypatch):
     assert in_flight(b)["a"] == 1 and b.queue_size() == 0
 
 
-def _dequeue_then_wait(target: str, kind: str, conn) -> None:
+def _dequeue_then_wait(target, kind: str, conn) -> None:
     """In a child: take one message under a consumer lease of 60 s, report, hang."""
-    if kind == "sqlite":
+    if callable(target):  # postgres: the test's factory, inherited by fork
+        s = target()
+    elif kind == "sqlite":
         s = SqliteStorage("lease", filename=target)
     else:
         cls = PriorityRedisStorage if kind == "priority-redis" else RedisStorage
@@ -216,7 +220,7 @@ def test_a_consumer_whose_process_is_gone_need_not_wait_for_its_lease(
         make, kind, tmp_path, request, monkeypatch):
     monkeypatch.setattr(leases, "RENEWAL_GRACE", 0.2)
     target = (str(tmp_path / "lease.db") if kind == "sqlite"
-              else request.getfixturevalue("redis_url"))
+              else make if kind == "postgres" else request.getfixturevalue("redis_url"))
     b = make("b")
     b.enqueue(b"held by a killed process")
     ours, theirs = FORK.Pipe()
@@ -358,7 +362,7 @@ def test_finish_and_dequeue_acknowledges_forgets_and_takes_the_next(make, kind, 
     s.put_data("r:spent", b"revoked")
     first = s.dequeue()
     second = s.finish_and_dequeue(first, ["r:spent"], timeout=0.5)
-    assert second.data == b"m2" and s.peek_data("r:spent") is EmptyData
+    assert second.data == b"m2" and s.peek_data("r:spent") is None
     assert in_flight(s) == {"c": 1}
     assert s.finish_and_dequeue(second, [], timeout=0.1) is None
     assert in_flight(s) == {"c": 0} and s.queue_size() == 0

@@ -10,7 +10,6 @@ import pytest
 import redis
 from redis import exceptions as redis_errors
 
-from hueyd.constants import EmptyData
 from hueyd.storage.base import Message, StorageError
 from hueyd.storage.redis import (
     PriorityRedisExpireStorage,
@@ -199,7 +198,7 @@ def test_a_lock_with_ttl_is_a_value_like_any_other(storage):
     assert storage.put_if_empty("lock", b"other") is False  # no TTL: still refused
     assert storage.peek_many(["lock"]) == [b"held"]
     assert storage.result_items() == {"lock": b"held"} and storage.result_store_size() == 1
-    assert storage.pop_data("lock") == b"held" and storage.peek_data("lock") is EmptyData
+    assert storage.pop_data("lock") == b"held" and storage.peek_data("lock") is None
 
 
 def test_expire_storage_expires_results_only(redis_url, client):
@@ -209,9 +208,9 @@ def test_expire_storage_expires_results_only(redis_url, client):
     assert s.pop_data("result") == b"r"  # huey's RedisExpireHuey: reads do not delete
     assert s.peek_many(["result", "revoked", "nope"]) == [b"r", b"x", None]
     assert client.pttl("hueyd:{ex}:kv:revoked") == -1
-    wait_for(lambda: s.peek_data("result") is EmptyData, 3, message="the result to expire")
+    wait_for(lambda: s.peek_data("result") is None, 3, message="the result to expire")
     assert s.result_items() == {"revoked": b"x"}
-    assert s.pop_data("revoked") == b"x" and s.peek_data("revoked") is EmptyData
+    assert s.pop_data("revoked") == b"x" and s.peek_data("revoked") is None
 
 
 def test_priority_expire_storage_combines_both(redis_url):

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from hueyd.constants import EmptyData
 from hueyd.storage.base import Message, StorageError, StorageUnusable
 from hueyd.storage.sqlite import SqliteStorage
 from tests.helpers import wait_for
@@ -44,7 +43,7 @@ def test_file_settings(storage, db_path):
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
     tables = {r[0] for r in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"hueyd_queue", "hueyd_schedule", "hueyd_kv", "hueyd_dead_letter",
-                      "hueyd_consumer"}
+                      "hueyd_consumer", "hueyd_counter"}
 
 
 def test_fsync_and_journal_mode_options(tmp_path):
@@ -102,7 +101,7 @@ def test_names_share_one_file(db_path):
     assert a.dequeue().data == b"for-a" and b.dequeue().data == b"for-b"
     a.flush_all()
     b.put_data("k", b"v")
-    assert a.peek_data("k") is EmptyData and b.peek_data("k") == b"v"
+    assert a.peek_data("k") is None and b.peek_data("k") == b"v"
 
 
 def test_threads_take_each_message_once(storage):

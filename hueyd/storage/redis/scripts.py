@@ -36,6 +36,11 @@ from hueyd.storage.base import DeadLetter
 PRIORITY_PREFIX_LEN = 14
 
 
+def glob_escape(text: str) -> str:
+    """``text`` with SCAN's glob characters escaped (a storage name may hold them)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 @dataclass(frozen=True)
 class RedisKeys:
     """Key names of one storage: ``hueyd:{<name>}:<part>``."""
@@ -88,8 +93,7 @@ class RedisKeys:
     @property
     def value_pattern(self) -> str:
         """SCAN pattern for :meth:`value` keys (glob characters of the name escaped)."""
-        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.value(""))
-        return escaped + "*"
+        return glob_escape(self.value("")) + "*"
 
     def queue_keys(self) -> list[str]:
         """The keys every pushing script takes first: KEYS[1..4]."""

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple
 import redis
 
 import hueyd.storage.redis.scripts as lua
-from hueyd.storage.base import DeadLetter, EmptyData, Message, PendingTake, or_empty
+from hueyd.storage.base import DeadLetter, Message, PendingTake
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
 from hueyd.storage.redis import probe
@@ -34,7 +34,7 @@ from hueyd.storage.redis.durable import split_url
 from hueyd.storage.redis.leases import RedisLeases
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server
-from hueyd.storage.redis.values import ExpiringValues, HashValues
+from hueyd.storage.redis.values import ExpiringValues, HashCounters, HashValues
 from hueyd.storage.redis.wire import Batch
 
 #: how many schedule entries one script call moves; each batch is atomic
@@ -122,13 +122,13 @@ class RedisStorage(LeasedStorage):
         server = Server(self.conn, self.pool, self.keys, self.location, self.durability)
         self.queue = self.queue_kind(server)
         self.values = self.values_kind(server, **options)
+        self.counters = HashCounters(server, options.get("expire_time"))
         script, push = self.conn.register_script, self.queue.push_lua
         self._pop_due = script(lua.POP_DUE)
         self._move_due = script(lua.queue_script(push, lua.MOVE_DUE))
         self._requeue_dead = script(lua.queue_script(push, lua.REQUEUE_DEAD))
         self._purge_dead = script(lua.PURGE_DEAD)
-        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout,
-                                  max_deliveries)
+        self.leases = RedisLeases(server, self.queue, self.values, lease_timeout, max_deliveries)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -277,14 +277,14 @@ class RedisStorage(LeasedStorage):
     def put_data(self, key: str, value: bytes, is_result: bool = False) -> None:
         self.values.put_data(key, value, is_result)
 
-    def peek_data(self, key: str) -> bytes | type[EmptyData]:
-        return or_empty(self.values.peek_data(key))
+    def peek_data(self, key: str) -> bytes | None:
+        return self.values.peek_data(key)
 
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
         return self.values.peek_many(keys)
 
-    def pop_data(self, key: str) -> bytes | type[EmptyData]:
-        return or_empty(self.values.pop_data(key))
+    def pop_data(self, key: str) -> bytes | None:
+        return self.values.pop_data(key)
 
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         return self.values.put_if_empty(key, value, ttl)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import hueyd.storage.redis.scripts as lua
-from hueyd.storage.base import REVOCATION_PREFIXES
+from hueyd.storage.base import REVOCATION_PREFIXES, Counters
 from hueyd.storage.redis.client import translate_errors
 from hueyd.storage.redis.server import Part, Server
 from hueyd.storage.redis.wire import Batch, pack
@@ -200,3 +200,36 @@ class ExpiringValues(_StringValues):
     @translate_errors
     def flush_results(self) -> None:
         self._delete_strings()
+
+
+class HashCounters(Part, Counters):
+    """huey's counters (incr): one hash, ``hueyd:{name}:counters`` (HINCRBY is atomic);
+    with ``expire_time`` (the -Expire storages, as in huey) a string key per counter,
+    ``hueyd:{name}:counter:<key>``, that expires that long after its last change."""
+
+    def __init__(self, server: Server, expire_time: float | None = None) -> None:
+        super().__init__(server)
+        self.expire_time = expire_time
+        self._hash = f"{self.keys.prefix}:counters"
+        self._prefix = f"{self.keys.prefix}:counter:"
+
+    @translate_errors
+    def incr(self, key: str, amount: int = 1) -> int:
+        if self.expire_time is None:
+            return self.conn.hincrby(self._hash, key, amount)
+        pipe = self.conn.pipeline()
+        pipe.incrby(self._prefix + key, amount)
+        pipe.pexpire(self._prefix + key, ttl_ms(self.expire_time))
+        return pipe.execute()[0]
+
+    @translate_errors
+    def delete(self, key: str) -> None:
+        self.conn.delete(self._prefix + key)
+        self.conn.hdel(self._hash, key)
+
+    @translate_errors
+    def flush(self) -> None:
+        self.conn.delete(self._hash)
+        keys = list(self.conn.scan_iter(match=lua.glob_escape(self._prefix) + "*", count=500))
+        for start in range(0, len(keys), 500):
+            self.conn.delete(*keys[start:start + 500])

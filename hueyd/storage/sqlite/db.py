@@ -60,6 +60,10 @@ SCHEMA = (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL,
         reason TEXT NOT NULL, ts REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS hueyd_dead_letter_name ON hueyd_dead_letter (name, id)",
+    # huey's counters (incr): rate limits
+    """CREATE TABLE IF NOT EXISTS hueyd_counter (
+        name TEXT NOT NULL, key TEXT NOT NULL, value INTEGER NOT NULL,
+        PRIMARY KEY (name, key)) WITHOUT ROWID""",
 )
 
 #: columns added since version 1, for files created by an older hueyd

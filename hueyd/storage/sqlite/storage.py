@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hueyd.storage.base import DeadLetter, EmptyData, Message
+from hueyd.storage.base import DeadLetter, Message
 from hueyd.storage.leased import LeasedStorage
 from hueyd.storage.leases import DEFAULT_LEASE_TIMEOUT, DEFAULT_MAX_DELIVERIES
+from hueyd.storage.sqlite.counters import SqliteCounters
 from hueyd.storage.sqlite.db import Connections, check_file, translate_errors, write_transaction
 from hueyd.storage.sqlite.leases import HEAD_ID, SqliteLeases
 
@@ -62,6 +63,7 @@ class SqliteStorage(LeasedStorage):
                                synchronous="FULL" if fsync else "NORMAL",
                                cache_kib=int(cache_mb * 1024))
         self.leases = SqliteLeases(name, filename, self._db, lease_timeout, max_deliveries)
+        self.counters = SqliteCounters(name, filename, self._db)
 
     def _sql(self, query: str, *params: Any) -> list[tuple]:
         return self._db.get().execute(query, params).fetchall()
@@ -203,10 +205,10 @@ class SqliteStorage(LeasedStorage):
                      SET value = excluded.value, expires = NULL""", self.name, key, value)
 
     @translate_errors
-    def peek_data(self, key: str) -> bytes | type[EmptyData]:
+    def peek_data(self, key: str) -> bytes | None:
         rows = self._sql(f"SELECT value FROM hueyd_kv WHERE name = ? AND key = ? AND {LIVE}",
                          self.name, key, time.time())
-        return rows[0][0] if rows else EmptyData
+        return rows[0][0] if rows else None
 
     @translate_errors
     def peek_many(self, keys: Iterable[str]) -> list[bytes | None]:
@@ -221,10 +223,10 @@ class SqliteStorage(LeasedStorage):
         return [found.get(k) for k in keys]
 
     @translate_errors
-    def pop_data(self, key: str) -> bytes | type[EmptyData]:
+    def pop_data(self, key: str) -> bytes | None:
         rows = self._sql("""DELETE FROM hueyd_kv WHERE name = ? AND key = ?
                             RETURNING value, expires""", self.name, key)
-        return rows[0][0] if rows and _live(rows[0][1]) else EmptyData
+        return rows[0][0] if rows and _live(rows[0][1]) else None
 
     @translate_errors
     def put_if_empty(self, key: str, value: bytes, ttl: float | None = None) -> bool:
