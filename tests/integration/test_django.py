@@ -144,7 +144,7 @@ def test_the_daemon_runs_a_django_project(project, daemons, tmp_path, worker_typ
                    str(config))
     daemons.append(daemon)
     daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
-    assert "notes.tasks.add_note" in daemon.output  # found in the app's tasks.py
+    daemon.wait_for_log("notes.tasks.add_note", timeout=10)  # found in the app's tasks.py
     project.shell("from notes.tasks import add_note; add_note('from hueyd')")
     wait_for(lambda: project.notes() == ["from hueyd"], 30,
              message=lambda: f"the row; output:\n{daemon.output}")
@@ -342,7 +342,7 @@ def test_check_says_when_django_is_not_installed(tmp_path):
 def test_run_huey_without_autoload_registers_no_app_tasks(project, daemons):
     daemon = start(project, [project.python, "manage.py", "run_huey"], "-A", "-m", "0.2")
     daemons.append(daemon)
-    daemon.wait_for_log("hueyd consumer for shop started", timeout=30)
+    daemon.wait_for_log("the following tasks are available", timeout=30)  # the banner's last
     assert "notes.tasks.add_note" not in daemon.output, daemon.output
 
 
