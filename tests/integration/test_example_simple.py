@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -55,15 +54,6 @@ out["flaky"] = outcome(flaky_task(), timeout=30) if FLAKY else None
 print(json.dumps(out))
 """
 
-#: a name this example needs from other work of issue 16 (huey's names and modules:
-#: ``from hueyd.constants import EmptyData``): until it lands, tasks.py cannot be imported
-NEEDS = "hueyd.constants.EmptyData (issue 16: huey's names and modules)"
-
-
-def needs_missing() -> bool:
-    return importlib.util.find_spec("hueyd.constants") is None
-
-
 def run(cmd: list[str], where: Path, env: dict[str, str], stdin: str = "") -> str:
     done = subprocess.run(cmd, cwd=where, env=env, input=stdin, capture_output=True,
                           text=True, timeout=WAIT * 2)
@@ -104,8 +94,6 @@ def stop_consumer(proc: subprocess.Popen, signum: int = signal.SIGINT) -> int:
 
 @pytest.mark.parametrize("worker_type", ["thread", "process", "greenlet"])
 def test_simple_example_runs_with_its_consumer_flags(example, worker_type):
-    if needs_missing():
-        pytest.xfail(f"PENDING: examples/huey_simple/tasks.py imports {NEEDS}, not merged yet")
     where, env = example
     env = {**env, "WORKER_CLASS": worker_type}
     proc, log = start_consumer(where, env, worker_type)
@@ -136,8 +124,6 @@ def test_simple_example_runs_with_its_consumer_flags(example, worker_type):
 def test_hold_on_and_api_call(example):
     """The two tasks that need names from the rest of issue 16: ``hold_on`` retries while
     another run holds its marker (EmptyData), ``api_call`` runs twice a minute."""
-    if needs_missing():
-        pytest.xfail(f"PENDING: examples/huey_simple/tasks.py imports {NEEDS}, not merged yet")
     where, env = example
     proc, log = start_consumer(where, {**env, "WORKER_CLASS": "thread"}, "thread")
     program = """\
