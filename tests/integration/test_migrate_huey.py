@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import importlib.util
 import json
 import os
 import pickle
@@ -31,11 +30,6 @@ from tests.helpers import wait_for
 from tests.integration.conftest import HUEYD, ROOT
 
 HERE = Path(__file__).resolve().parent
-#: the port keeps huey's SignedSerializer(secret, salt): hueyd.serializer, in huey's format,
-#: arrives with issue 16's names and serializers (branch a1-names, not on main yet)
-HUEY_SIGNING = pytest.mark.skipif(
-    importlib.util.find_spec("hueyd.serializer") is None,
-    reason="hueyd.serializer.SignedSerializer (huey's format) is not merged yet")
 QUEUED, LATER, SCHEDULED, EXECUTED = 6, 2, 3, 3
 
 
@@ -154,8 +148,7 @@ def plant_hostile(deploy: Deployment) -> None:
 
 @pytest.mark.parametrize("flavour,signed", [("RedisHuey", False), ("PriorityRedisHuey", True),
                                             ("RedisExpireHuey", False),
-                                            pytest.param("RedisHuey", "SignedSerializer",
-                                                         marks=HUEY_SIGNING)])
+                                            ("RedisHuey", "SignedSerializer")])
 def test_huey_deployment_moves_to_hueyd(huey_venv, redis_url, tmp_path, hueyd_proc,
                                         flavour, signed):
     deploy = Deployment(tmp_path, huey_venv, redis_url, flavour,
