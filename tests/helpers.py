@@ -57,12 +57,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def terminate(proc: subprocess.Popen) -> None:
-    """SIGTERM a process this suite started, SIGKILL it if it is still there after 10 s."""
+def terminate(proc: subprocess.Popen, signum: int = signal.SIGTERM,
+              timeout: float = 10) -> None:
+    """Send ``signum`` to a process this suite started; SIGKILL it if it is still there
+    after ``timeout`` seconds."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         try:
-            proc.wait(10)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from hueyd import TaskException
-from tests.helpers import wait_for
+from tests.helpers import terminate, wait_for
 from tests.integration.conftest import HUEYD, ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -85,12 +85,7 @@ class Deployment:
                      self.redis.zcard("huey.schedule.shop") >= scheduled, 30,
                      message="huey's consumer storing results and scheduling")
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            terminate(proc, signal.SIGINT, timeout=20)
             log.close()
 
     def values(self) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import urllib.parse
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, unavailable, wait_for
+from tests.helpers import free_port, terminate, unavailable, wait_for
 from tests.integration.conftest import ROOT
 from tests.integration.test_metrics import Scraper, start
 
@@ -73,12 +72,7 @@ def prometheus(tmp_path: Path):
 
     yield launch
     for proc in started:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc, timeout=15)
 
 
 def served_names(scrape: Scraper) -> set[str]:
