@@ -33,8 +33,10 @@ from typing import IO, Any, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
 from hueyd.consumer import parent_death
+from hueyd.consumer.process_lane import ProcessLane, usable_cpus
 from hueyd.consumer.role import Role, WorkerInterrupted, run_role
 from hueyd.consumer.runtime import Handle, Runtime
+from hueyd.consumer.take_ahead import AHEAD_BELOW
 from hueyd.selfpipe import arm_wakeup_pipe
 
 logger = logging.getLogger("hueyd.consumer")
@@ -156,6 +158,11 @@ class ProcessRuntime(Runtime):
 
     def stop_flag(self) -> PipeFlag:
         return PipeFlag()
+
+    def lane(self, workers: int) -> ProcessLane | None:
+        """A lane only where processes outnumber the CPUs they may use (process_lane.py)."""
+        places = usable_cpus()
+        return ProcessLane(AHEAD_BELOW, places) if places < workers else None
 
     def spawn(self, role: Role) -> Handle:
         flag = role.stop_flag
