@@ -54,6 +54,9 @@ class TakeAhead:
         self.acking: list[Task] = []
         #: how many messages the next take ahead moves
         self.take_size = 1
+        #: the take in ``pending`` was sent as the last task's own code ended (it ran
+        #: long): its acknowledgement joins that take once its outcome is stored
+        self.early = False
 
     # -- take ---------------------------------------------------------------------------
     def next(self, wait: float) -> Task | None:
@@ -89,14 +92,54 @@ class TakeAhead:
                         self.take_size = min(count * 2, AHEAD_MOST)
                     return
             self.take_size = 1
-            self.collect()
             if previous is not None:
+                self.collect()
                 self.huey.finish(previous)
         except StorageError as exc:
             self.drop_pending()
             if message is not None:
                 self.unsettled.append(Unsettled(message, ACK, forget=tuple(forget)))
             self.errors.error("%s cannot reach the queue: %s", self.name, exc)
+
+    def take_next(self) -> None:
+        """A task's own code ended and it ran long: take the next message now (no wait
+        on the server), so that the round trip overlaps the storing of its outcome
+        instead of following it. Nothing waits behind the task: it has run."""
+        if self.ahead or (self.pending is not None and self.pending.taking):
+            return  # the next task is in hand, or a take is on its way
+        try:
+            pending = self.huey.take_ahead(None, 1, self.pending)
+        except StorageError as exc:
+            self.drop_pending()
+            self.errors.error("%s cannot reach the queue: %s", self.name, exc)
+            return
+        if pending is not None:
+            self.pending, self.early = pending, True
+
+    def done(self, task: Task) -> None:
+        """``task`` ran and its outcome is stored. After an early take: read it (its
+        answer came while the outcome was stored) and, if it brought the next task,
+        write this acknowledgement now and read its reply with the next take, as
+        while tasks are short. Otherwise the acknowledgement rides with the next
+        take (the blocking one, on an empty queue)."""
+        early, self.early = self.early, False
+        if early:
+            self.collect()
+        if not (early and self.ahead):
+            self.finished = task
+            return
+        try:
+            pending = self.huey.take_ahead(task, 0, None)
+        except StorageError as exc:
+            if task.message is not None:
+                self.unsettled.append(Unsettled(task.message, ACK, forget=tuple(task.forget)))
+            self.errors.error("%s cannot reach the queue: %s", self.name, exc)
+            return
+        if pending is None:
+            self.finished = task
+        else:
+            self.pending = pending
+            self.acking.append(task)
 
     def collect_take(self) -> None:
         """After a task ran: read the take sent before it, if one was."""
@@ -107,6 +150,7 @@ class TakeAhead:
         """Read what :meth:`send` sent: the tasks taken join ``ahead``."""
         pending, self.pending = self.pending, None
         acking, self.acking = self.acking, []
+        self.early = False
         if pending is None:
             return
         try:
@@ -134,6 +178,7 @@ class TakeAhead:
         pending, self.pending = self.pending, None
         self._ack_later(self.acking)
         self.acking = []
+        self.early = False
         if pending is not None:
             pending.drop()
 

@@ -228,6 +228,9 @@ class Worker(Role):
             self.last_run = self.note.duration = self.clock() - started
             if lane is not None:
                 self._judge(time.thread_time() - cpu, lane.crowded)
+            if self.last_run >= AHEAD_BELOW and not self.stop_flag.is_set() and (
+                    lane is None or lane.open_to(self)):
+                self.taking.take_next()  # its round trip overlaps storing the outcome
 
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""
@@ -252,7 +255,7 @@ class Worker(Role):
         try:
             self.slot.start_task(self.clock(), task.id, task.name, task.message)
             self.huey.execute(task, finish=False, guard=self.interruptible())
-            taking.finished = task
+            taking.done(task)
         except WorkerInterrupted:
             self.busy = finished = False
             hand_back(self.huey, task)

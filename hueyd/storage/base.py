@@ -176,8 +176,8 @@ class Storage(abc.ABC):
         """Send a non-blocking take of up to ``count`` messages (none: 0) and the
         :meth:`finish` of ``finished`` now, read the answers later: a worker about to
         run a short task collects them afterwards, so the round trip overlaps the task.
-        ``onto``: requests sent earlier and not collected yet, without a take; these
-        join them (one read for all). None where the backend cannot; then nothing was
+        ``onto``: requests sent earlier and not collected yet; these join them (one
+        read for all); a take joins only requests without one. None where the backend cannot; then nothing was
         sent and ``finished`` is still to be finished."""
         return None
 

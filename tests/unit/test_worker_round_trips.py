@@ -143,3 +143,45 @@ def test_a_stop_hands_back_the_tasks_taken_ahead_in_their_order(redis_url):
     drain(huey, 9)
     assert ran == list(range(12))
     huey.storage.stop_consuming()
+
+
+def test_after_a_long_task_the_next_take_overlaps_storing_its_outcome(redis_url, monkeypatch):
+    """A task that ran long: the next message is taken (without blocking) as soon as its
+    own code returns, so Redis answers while its outcome is stored; its acknowledgement
+    is written before the next task starts and read with the next take. Nothing was
+    taken while it ran, nothing waits behind it, every task is acknowledged."""
+    monkeypatch.setattr(worker_module, "AHEAD_BELOW", 0.02)  # "long": 20 ms, not 5
+    huey = hueyd.RedisHuey("early", url=redis_url, read_timeout=0.1)
+    client = redis.Redis.from_url(redis_url)
+    while_running: list[int] = []
+    while_storing: list[int] = []
+
+    def in_flight() -> int:
+        return sum(c.in_flight for c in huey.storage.consumers())
+
+    @huey.task()
+    def long(n):
+        while_running.append(in_flight())
+        threading.Event().wait(0.03)
+        return n
+
+    @huey.post_execute()
+    def outcome_stored(task, value, exc):  # runs once the result is in the store
+        while_storing.append(in_flight())
+
+    huey.storage.start_consuming()
+    results = [long(n) for n in range(5)]
+    client.config_resetstat()
+    drain(huey, 5)
+    counts = command_counts(client)
+    assert [r.get() for r in results] == list(range(5))
+    # while each ran: only itself (its predecessor acknowledged, nothing taken ahead);
+    # while its outcome was stored: itself and the next one, taken as its code ended
+    assert while_running == [1, 1, 1, 1, 1]
+    assert while_storing == [2, 2, 2, 2, 1]
+    # non-blocking takes after each task (the last finds the queue empty), one blocking
+    # take once it is; every task acknowledged, none set aside
+    assert counts.get("lmove", 0) == 5 and counts.get("blmove", 0) >= 1, counts
+    assert counts["lrem"] == 5 and "rpush" not in counts, counts
+    assert huey.storage.dead_letter_count() == 0 and in_flight() == 0
+    huey.storage.stop_consuming()

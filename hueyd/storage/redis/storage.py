@@ -190,7 +190,7 @@ class RedisStorage(LeasedStorage):
         if not self.queue.batched:
             return None  # the take is a script that may wait for a wake-up token
         ahead = onto if isinstance(onto, _Ahead) else _Ahead(self, self.leases.holder_list())
-        if ahead.take is not None:
+        if count and ahead.take is not None:
             raise ValueError("a take is already on its way: collect it first")
         if finished is not None:
             receipt = self.leases.finish_into(ahead.batch, finished, forget)
