@@ -83,7 +83,7 @@ class Consumer:
         self.settings = settings
         self.reopen_logs_hook = reopen_logs
         self.runtime = get_runtime(settings.worker_type)
-        self._lane = self.runtime.lane(settings.workers)  # shared by every worker, replacements too
+        self._lane = self.runtime.lane()  # shared by every worker, replacements too
         self.counts = Counts(settings.workers + 1, self.runtime.shared_slots)  # metrics.py
         huey.timeout_handler = self.runtime.timeout
         self.members: list[Member] = []

@@ -86,9 +86,9 @@ class Runtime(abc.ABC):
     def spawn(self, role: Role) -> Handle:
         """Start ``role`` (``run_role`` until its stop flag is set)."""
 
-    def lane(self, workers: int) -> Lane | None:
-        """What the ``workers`` of one consumer share so that no more of them drain
-        short tasks at once than can run at once (thread and process workers)."""
+    def lane(self) -> Lane | None:
+        """What the workers of one consumer share to keep short tasks off the GIL's
+        merry-go-round (thread workers only)."""
         return None
 
     def timeout(self, seconds: float) -> ContextManager[Any]:

@@ -31,7 +31,7 @@ class ThreadRuntime(Runtime):
     def stop_flag(self) -> StopFlag:
         return threading.Event()
 
-    def lane(self, workers: int) -> Lane:
+    def lane(self) -> Lane:
         return Lane(patience=AHEAD_BELOW)
 
     def spawn(self, role: Role) -> Handle:

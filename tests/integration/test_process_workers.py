@@ -17,12 +17,9 @@ import re
 import signal
 import time
 
-import pytest
-
 from hueyd import TaskException
 from tests.helpers import wait_for
-from tests.integration.conftest import (HUEYD, App, children_of, outcome, processes,
-                                       write_config)
+from tests.integration.conftest import App, children_of, outcome, processes, write_config
 
 WORKERS = 2
 TASKS = 3000
@@ -161,42 +158,3 @@ def test_a_worker_deaf_to_sigabrt_is_killed_after_a_grace(make_app, hueyd_proc):
     first, second = first_and_second_run(app, app.tasks.hang_once("hang", 60))
     assert HANG_FRAME.search(daemon.output), daemon.output[-3000:]
     assert first != second and daemon.running()
-
-
-# -- the lane across processes: no more short-task drains than CPUs ----------------------
-
-LANE_TASKS = 600
-
-
-def switches(pids: list[int]) -> int:
-    return sum(a != b for a, b in zip(pids, pids[1:]))
-
-
-def run_pinned(make_app, hueyd_proc, name: str, cpus: set[int]) -> list[int]:
-    """LANE_TASKS short tasks drained by ``hueyd -k process -w 2`` started on ``cpus``:
-    the pid that ran each, in the order they ran."""
-    app = make_app("redis", name)
-    app.tasks.drain.map(range(LANE_TASKS))
-    hueyd_proc(app, "tasksapp.huey", "-k", "process", "-w", "2", "-n", program=[
-        "taskset", "-c", ",".join(map(str, sorted(cpus))), *HUEYD, "run"])
-    wait_for(lambda: len(app.marks("drain")) >= LANE_TASKS, 60,
-             message=lambda: f"{len(app.marks('drain'))} of {LANE_TASKS} tasks")
-    pids = [pid for _, pid, _ in app.marks("drain")]
-    assert sorted(int(text) for _, _, text in app.marks("drain")) == list(range(LANE_TASKS))
-    return pids
-
-
-def test_pinned_to_one_cpu_one_worker_process_drains_and_on_two_both_do(make_app, hueyd_proc):
-    cpus = sorted(os.sched_getaffinity(0))
-    one = run_pinned(make_app, hueyd_proc, "lane-one", {cpus[0]})
-    # one drains short tasks while the other parks: the runs change hands only when
-    # the holder's step looks long (preempted by the machine's other work). Measured:
-    # 2 changes on a quiet machine, 104 under a test suite's load; 444 without the lane
-    print(f"\n-w2 on one CPU: {switches(one)} changes of process in {LANE_TASKS} tasks")
-    assert switches(one) < LANE_TASKS / 4, one
-    if len(cpus) < 2:
-        pytest.skip("needs 2 CPUs")
-    two = run_pinned(make_app, hueyd_proc, "lane-two", set(cpus[:2]))
-    counts = sorted(two.count(pid) for pid in set(two))
-    print(f"-w2 on two CPUs: tasks per process {counts}")
-    assert len(counts) == 2 and counts[0] >= LANE_TASKS / 10, counts  # both drained
