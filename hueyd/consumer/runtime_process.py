@@ -28,19 +28,20 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn
 
 from hueyd.api.exceptions import TaskTimeout
 from hueyd.consumer import parent_death
-from hueyd.consumer.process_lane import ProcessLane, usable_cpus
 from hueyd.consumer.role import Role, WorkerInterrupted, run_role
 from hueyd.consumer.runtime import Handle, Runtime
-from hueyd.consumer.take_ahead import AHEAD_BELOW
 from hueyd.selfpipe import arm_wakeup_pipe
 
 logger = logging.getLogger("hueyd.consumer")
 
+#: how old a child's "no stop asked" may be (see ChildFlag)
+RECHECK = 0.002
 CHILD_SIGNALS = {signal.SIGTERM, signal.SIGUSR1, signal.SIGALRM, signal.SIGINT,
                  signal.SIGHUP, signal.SIGCHLD, signal.SIGABRT}
 
@@ -80,27 +81,44 @@ class ChildFlag:
 
     ``wait`` also returns when a signal arrives (the child's wakeup pipe), so a
     reopen request is not stuck behind a long backoff sleep.
+
+    A worker asks several times per task; looking at the pipe and the parent costs two
+    system calls (~2 µs each time), so between tasks the answer may be up to
+    :data:`RECHECK` old: a graceful stop is seen that much later (a SIGTERM at once).
     """
 
-    def __init__(self, parent: PipeFlag, wake_fd: int, master_pid: int) -> None:
+    def __init__(self, parent: PipeFlag, wake_fd: int, master_pid: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.parent = parent
         self.wake_fd = wake_fd
         self.master_pid = master_pid
         self.terminated = False
+        self.clock = clock
+        self._fresh_until = 0.0  # until then, "not set" needs no new look
+        self._stopped = False  # the master's pipe said stop (it never takes it back)
 
     def set(self) -> None:
         self.terminated = True
 
     def is_set(self) -> bool:
-        if not self.terminated and parent_death.orphaned(self.master_pid):
+        if self.terminated or self._stopped:
+            return True
+        now = self.clock()
+        if now < self._fresh_until:
+            return False
+        if parent_death.orphaned(self.master_pid):
             self.terminated = True
-        return self.terminated or self.parent.is_set()
+            return True
+        self._stopped = self.parent.is_set()
+        self._fresh_until = now + RECHECK
+        return self._stopped
 
     def wait(self, timeout: float | None = None) -> bool:
         if not self.is_set():
             if self.wake_fd in _readable([self.parent.read_fd, self.wake_fd], timeout):
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.wake_fd, 512)
+        self._fresh_until = 0.0  # woken by the pipe, maybe: look again now
         return self.is_set()
 
 
@@ -158,11 +176,6 @@ class ProcessRuntime(Runtime):
 
     def stop_flag(self) -> PipeFlag:
         return PipeFlag()
-
-    def lane(self, workers: int) -> ProcessLane | None:
-        """A lane only where processes outnumber the CPUs they may use (process_lane.py)."""
-        places = usable_cpus()
-        return ProcessLane(AHEAD_BELOW, places) if places < workers else None
 
     def spawn(self, role: Role) -> Handle:
         flag = role.stop_flag
