@@ -7,7 +7,11 @@ the round trip overlaps the task. Each take while tasks stay short takes twice a
 as the last, up to :data:`AHEAD_MOST`; while those run, each acknowledgement is
 written at once and its reply read with the next take (one wait per take, not per
 task). A task that runs long starts the count over, so a few messages at most wait
-behind a long task while other workers may be idle; a stop hands them back.
+behind a long task while other workers may be idle; a stop hands them back. Nothing
+is taken while a long task runs, but the take of the next one is sent as its own code
+returns (:meth:`take_next`): Redis answers while the outcome is stored, and
+:meth:`done` writes the acknowledgement before the next task starts (its reply is read
+with the next take). Only an empty queue costs a blocking take.
 
 What the storage failed to settle (an acknowledgement whose reply was lost, a task
 that goes back, a message set aside) waits in ``unsettled`` and is settled first when
@@ -55,7 +59,7 @@ class TakeAhead:
         #: how many messages the next take ahead moves
         self.take_size = 1
         #: the take in ``pending`` was sent as the last task's own code ended (it ran
-        #: long): its acknowledgement joins that take once its outcome is stored
+        #: long): :meth:`done` reads it once the outcome is stored, then acknowledges
         self.early = False
 
     # -- take ---------------------------------------------------------------------------
