@@ -32,9 +32,9 @@ def reads_processed(client: redis.Redis) -> int:
     return client.info("stats")["total_reads_processed"]
 
 
-def drain(huey: hueyd.RedisHuey, tasks: int) -> Worker:
+def drain(huey: hueyd.RedisHuey, tasks: int, worker_type: str = "thread") -> Worker:
     worker = Worker(huey, make_slots(1, shared=False)[0], threading.Event(),
-                    settings=ConsumerSettings(delay=0.01))
+                    settings=ConsumerSettings(delay=0.01, worker_type=worker_type))
     worker.initialize()
     for _ in range(tasks + 1):  # the last take acknowledges the last task
         worker.loop()
@@ -161,13 +161,13 @@ def test_after_a_long_task_the_next_take_overlaps_storing_its_outcome(redis_url,
 
     @huey.task()
     def long(n):
-        while_running.append(in_flight())
+        while_running.append(huey.storage.queue_size())
         threading.Event().wait(0.03)
         return n
 
     @huey.post_execute()
     def outcome_stored(task, value, exc):  # runs once the result is in the store
-        while_storing.append(in_flight())
+        while_storing.append(huey.storage.queue_size())
 
     huey.storage.start_consuming()
     results = [long(n) for n in range(5)]
@@ -175,13 +175,18 @@ def test_after_a_long_task_the_next_take_overlaps_storing_its_outcome(redis_url,
     drain(huey, 5)
     counts = command_counts(client)
     assert [r.get() for r in results] == list(range(5))
-    # while each ran: only itself (its predecessor acknowledged, nothing taken ahead);
-    # while its outcome was stored: itself and the next one, taken as its code ended
-    assert while_running == [1, 1, 1, 1, 1]
-    assert while_storing == [2, 2, 2, 2, 1]
+    # still queued while each ran: all the others (nothing taken ahead of it); while
+    # its outcome was stored: one fewer (the next one, taken as its code ended)
+    assert while_running == [4, 3, 2, 1, 0]
+    assert while_storing == [3, 2, 1, 0, 0]
     # non-blocking takes after each task (the last finds the queue empty), one blocking
     # take once it is; every task acknowledged, none set aside
     assert counts.get("lmove", 0) == 5 and counts.get("blmove", 0) >= 1, counts
     assert counts["lrem"] == 5 and "rpush" not in counts, counts
     assert huey.storage.dead_letter_count() == 0 and in_flight() == 0
+    # greenlets: the others fill a greenlet's wait, an early take would only add a write
+    results = [long(n) for n in range(5, 8)]
+    while_storing.clear()
+    drain(huey, 3, worker_type="greenlet")
+    assert [r.get() for r in results] == [5, 6, 7] and while_storing == [2, 1, 0]
     huey.storage.stop_consuming()
