@@ -12,7 +12,6 @@ before the command line knows whether gevent must monkey-patch first.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -347,6 +346,7 @@ def _unknown(key: str) -> str:
         return f"unknown key (did you mean {nested[key]!r}?)"
     if key in cli_only:
         return f"not a YAML key: use the command line ({cli_only[key].command_line})"
+    import difflib  # only for a mistake: not at every start
     close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}"
