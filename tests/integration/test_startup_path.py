@@ -35,7 +35,7 @@ DEFERRED = ("difflib", "hueyd.daemon.metrics_view", "hueyd.storage.redis.sentine
             "hueyd.consumer.embedded")
 #: dataclasses defined by the hueyd modules loaded when the first task runs (25 before
 #: issue 20); one more costs every start ~0.4 ms: prefer a NamedTuple for a value record
-DATACLASS_BUDGET = 14
+DATACLASS_BUDGET = 13
 
 APP = '''
 import dataclasses
