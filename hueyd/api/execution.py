@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.base import Storage
 
 logger = logging.getLogger("hueyd.execution")
+#: the context manager that does nothing (one, reused: it keeps no state)
+NOTHING = contextlib.nullcontext()
 
 
 class OutcomeNotStored(StorageError):
@@ -161,8 +163,7 @@ class Executor:
         if timed:
             task._deadline = start + task.timeout
         try:
-            with self._timeout_context(task) if timed else contextlib.nullcontext(), \
-                    guard or contextlib.nullcontext():
+            with self._timeout_context(task) if timed else NOTHING, guard or NOTHING:
                 value = task.execute() if body is None else body()
         except TaskTimeout as exc:
             logger.warning("task %s timed out: %s", task.id, exc)
@@ -240,7 +241,7 @@ class Executor:
     def _timeout_context(self, task: Task) -> Any:
         handler = self.timeout_handler
         if handler is None:
-            return contextlib.nullcontext()
+            return NOTHING
         return handler(task.timeout)
 
     def _storing(self, task: Task) -> bool:
