@@ -223,13 +223,14 @@ class Executor:
                 task.forget.append(task.revoke_id)
             else:
                 self.storage.delete_data(task.revoke_id)
-        if exception is None:
-            outcome = functools.partial(self._succeeded, task, value)
-        else:
-            outcome = functools.partial(self._failed, task, exception, retry_eta)
         try:
-            outcome()
-        except StorageError as exc:
+            if exception is None:
+                self._succeeded(task, value)
+            else:
+                self._failed(task, exception, retry_eta)
+        except StorageError as exc:  # the store to try again, built only when needed
+            outcome = (functools.partial(self._succeeded, task, value) if exception is None
+                       else functools.partial(self._failed, task, exception, retry_eta))
             raise OutcomeNotStored(str(exc), outcome) from exc
 
     @staticmethod

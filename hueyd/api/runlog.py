@@ -16,13 +16,19 @@ import sys
 from typing import Any
 
 INFO = logging.INFO
+#: the caller logging records when ``logging._srcfile`` is None
+UNKNOWN = ("(unknown file)", 0, "(unknown function)")
 
 
 def info(logger: logging.Logger, msg: str, *args: Any) -> None:
     """``logger.info(msg, *args)``, without the stack walk."""
     if not logger.isEnabledFor(INFO):
         return
-    caller = sys._getframe(1)
-    code = caller.f_code
-    logger.handle(logger.makeRecord(logger.name, INFO, code.co_filename, caller.f_lineno,
-                                    msg, args, None, code.co_name))
+    if logging._srcfile:  # None: the application turned caller lookups off, as logging does
+        caller = sys._getframe(1)
+        code = caller.f_code
+        where = code.co_filename, caller.f_lineno, code.co_name
+    else:
+        where = UNKNOWN
+    logger.handle(logger.makeRecord(logger.name, INFO, where[0], where[1], msg, args, None,
+                                    where[2]))

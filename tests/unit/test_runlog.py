@@ -52,6 +52,17 @@ def test_the_record_is_the_one_logger_info_makes():
             == {k: v for k, v in vars(plain).items() if k not in VARYING})
 
 
+def test_caller_lookups_turned_off_are_off_here_too(monkeypatch):
+    logger = logging.getLogger("hueyd.test-runlog-nosrc")
+    logger.setLevel(logging.INFO)
+    monkeypatch.setattr(logging, "_srcfile", None)
+    plain = logged(logger, lambda: logger.info("executing %s", "t"))
+    fast = logged(logger, lambda: runlog.info(logger, "executing %s", "t"))
+    assert (fast.pathname, fast.lineno, fast.funcName) == (
+        plain.pathname, plain.lineno, plain.funcName) == ("(unknown file)", 0,
+                                                           "(unknown function)")
+
+
 def test_a_disabled_level_makes_no_record_and_filters_still_apply():
     logger = logging.getLogger("hueyd.test-runlog-quiet")
     keep = Keep()
