@@ -16,6 +16,7 @@ import hueyd.storage.redis.lease_scripts as lease_lua
 import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import Message
 from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.push import Pusher, lpush
 from hueyd.storage.redis.server import Part, Server
 from hueyd.storage.redis.wire import Batch
 
@@ -40,16 +41,31 @@ class ListQueue(Part):
     def __init__(self, server: Server) -> None:
         super().__init__(server)
         self._takes: dict[tuple[str, float, int], bytes] = {}  # (holder, wait, n) -> packed
+        self._key = self.keys.queue.encode()
+        self._pusher = Pusher(self.pool)
 
-    @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.durability.run(self.conn, lambda c: c.lpush(self.keys.queue, data), "an enqueue")
+        self.push((data,))
 
-    @translate_errors
     def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
         """One LPUSH of every message, in order (the first pushed is the first taken)."""
         if messages:
-            self.conn.lpush(self.keys.queue, *(data for data, _ in messages))
+            self.push([data for data, _ in messages])
+
+    @translate_errors
+    def push(self, data: Sequence[bytes]) -> None:
+        """One LPUSH packed by hand (:mod:`~hueyd.storage.redis.push`), and the WAIT of
+        a durable storage behind it: one write, one round trip."""
+        packed, durability = lpush(self._key, data), self.durability
+        waits = durability.waits(self.conn)
+        if waits:
+            packed += durability.packed_wait
+        replies = self._pusher.exchange(packed, 2 if waits else 1)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if waits:
+            durability.confirmed(replies[1], "an enqueue")
 
     def packed_take(self, held: str, wait: float, count: int) -> bytes:
         """``count`` moves from the queue into ``held`` (blocking ``wait`` seconds if not
