@@ -52,6 +52,10 @@ class Signal:
             if receiver in bucket:
                 bucket.remove(receiver)
 
+    def heard(self, signal: str) -> bool:
+        """Whether any receiver hears ``signal`` (a bulk enqueue skips sending otherwise)."""
+        return bool(self.receivers.get(signal) or self.receivers[ANY])
+
     def send(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         for receiver in (*self.receivers.get(signal, ()), *self.receivers[ANY]):
             try:

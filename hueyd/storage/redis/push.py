@@ -23,13 +23,14 @@ from __future__ import annotations
 import os
 import select
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
 from redis.exceptions import ResponseError
 
 from hueyd.storage.redis.wire import checkout
+
 
 def lpush(key: bytes, messages: Sequence[bytes]) -> bytes:
     """``LPUSH key m1 m2 ...`` in RESP (``key`` already encoded)."""
@@ -39,10 +40,12 @@ def lpush(key: bytes, messages: Sequence[bytes]) -> bytes:
 
 
 def talk(conn: Any, packed: bytes, count: int) -> list[Any]:
-    """Write ``packed`` (``count`` commands) and read every reply; error replies are
-    returned. A connection whose exchange did not complete is closed."""
+    """Write ``packed`` (``count`` commands; nothing: written before) and read every
+    reply; error replies are returned. A connection whose exchange did not complete is
+    closed."""
     try:
-        conn.send_packed_command([packed])
+        if packed:
+            conn.send_packed_command([packed])
         replies: list[Any] = []
         for _ in range(count):
             try:
@@ -79,6 +82,25 @@ class Pusher:
         finally:
             self.lock.release()
 
+    def send(self, packed: bytes, count: int) -> Callable[[], list[Any]]:
+        """Write ``packed`` on a connection from the pool; the call returned reads the
+        replies and gives the connection back (a bulk enqueue's batch: one checkout per
+        batch, the kept connection stays free for the calls in between)."""
+        conn = checkout(self.pool)
+        try:
+            conn.send_packed_command([packed])
+        except BaseException:
+            conn.disconnect()
+            self.pool.release(conn)
+            raise
+
+        def replies() -> list[Any]:
+            try:
+                return talk(conn, b"", count)
+            finally:
+                self.pool.release(conn)
+        return replies
+
     def _kept(self) -> Any:
         """The kept connection, replaced when forked, followed elsewhere, or closed."""
         confirm = getattr(self.pool, "confirm", None)
@@ -106,3 +128,23 @@ def readable(conn: Any) -> bool:
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
+
+
+class Enqueues:
+    """A Redis storage's enqueue side, written by its queue part (RedisStorage mixes it
+    in ahead of the Storage contract): a FIFO list packs by hand, a sorted set runs a
+    script and writes a bulk enqueue at once."""
+
+    queue: Any
+
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        self.queue.enqueue(data, priority)
+
+    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
+        self.queue.enqueue_many(messages)  # one command or script: one round trip
+
+    def send_many(self, messages: Sequence[tuple[bytes, int | None]]) -> Callable[[], None]:
+        send = getattr(self.queue, "send_many", None)
+        if send is None:
+            return super().send_many(messages)  # type: ignore[misc]
+        return send(messages)
