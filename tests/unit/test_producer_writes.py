@@ -82,7 +82,7 @@ def test_a_hand_packed_message_means_what_the_envelope_says_and_runs(redis_url, 
 
 
 def test_a_connection_the_server_closed_is_replaced_not_written_to(redis_url):
-    """The kept connection is asked (one select) before each write: one the server
+    """The kept connection is asked (one poll) before each write: one the server
     dropped between two calls (CLIENT KILL, its idle timeout, a restart) is replaced,
     so the call succeeds where redis-py's pool would also have reconnected."""
     huey, echo = app(redis_url, "killed")
@@ -103,7 +103,7 @@ def test_threads_share_the_kept_connection_and_borrow_when_it_is_busy(redis_url)
     client = redis.Redis.from_url(redis_url)
     echo(0)
     connected = client.info("clients")["connected_clients"]
-    for round_ in range(3):
+    for _round in range(3):
         threads = [threading.Thread(target=lambda: [echo(n) for n in range(20)])
                    for _ in range(30)]
         for t in threads:
