@@ -105,17 +105,20 @@ def enqueue_many(huey: Any, tasks: Iterable[Any]) -> ResultGroup | None:
     their results (None when the Huey keeps no results)."""
     batch = _Batch(huey)
     task = None
+    add, prepared, immediate = batch.add, batch.tasks, huey.immediate
     try:
         for task in tasks:
-            if huey.immediate or not isinstance(task, Task):
+            if immediate or not isinstance(task, Task):
                 batch.write()
                 batch.settle()
                 batch.results.append(huey.enqueue(task))
                 batch.enqueued += 1
+                prepared = batch.tasks
                 continue
-            batch.add(task)
-            if len(batch.tasks) >= BATCH:
+            add(task)
+            if len(prepared) >= BATCH:
                 batch.write()
+                prepared = batch.tasks
         batch.write()
         batch.settle()
     except StorageError as exc:  # the batch being written: none of it is known to be in

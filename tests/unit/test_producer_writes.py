@@ -20,7 +20,7 @@ import redis
 import hueyd
 from hueyd import EnqueueManyError
 from hueyd.api import bulk
-from hueyd.api.task import new_id
+from hueyd.api.task import instances, new_id
 from hueyd.signals import SIGNAL_ENQUEUED
 from hueyd.storage.base import StorageError
 from hueyd.storage.redis import RedisStorage
@@ -247,3 +247,32 @@ def test_enqueues_follow_a_sentinel_failover():
     finally:
         huey.storage.close()
         group.cleanup()
+
+
+def test_mapped_tasks_share_no_mutable_field_and_equal_ordinary_ones(redis_url):
+    """map() copies one task per call: every list, dict or set must be each task's own,
+    and a copy must hold what ``cls(args)`` holds but for its id and arguments."""
+    huey, echo = app(redis_url, "copies")
+    first, second = list(instances(echo.task_class, [1, (2, 3)]))
+    assert (first.args, second.args) == ((1,), (2, 3)) and first.id != second.id
+    assert first.revoke_id == f"r:{first.id}"
+    for name, value in vars(first).items():
+        if isinstance(value, (list, dict, set, bytearray)):
+            assert value is not vars(second)[name], name
+    ordinary = vars(echo.task_class((1,)))
+    assert {k: v for k, v in vars(first).items() if k not in ("id", "revoke_id")} == \
+        {k: v for k, v in ordinary.items() if k not in ("id", "revoke_id")}
+
+    class Counted(hueyd.api.task.Task):
+        made = 0
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            Counted.made += 1
+
+    @huey.task(task_base=Counted)
+    def counted(x):
+        return x
+
+    counted.map(range(3))  # a constructor of its own runs for every task
+    assert Counted.made == 3
