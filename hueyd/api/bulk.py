@@ -13,6 +13,7 @@ it is queued, none from it on.
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -106,6 +107,9 @@ def enqueue_many(huey: Any, tasks: Iterable[Any]) -> ResultGroup | None:
     batch = _Batch(huey)
     task = None
     add, prepared, immediate = batch.add, batch.tasks, huey.immediate
+    collecting = gc.isenabled()
+    if collecting:  # every object made here lives until the call returns, in no cycle:
+        gc.disable()  # the collector would only scan the growing batch again and again
     try:
         for task in tasks:
             if immediate or not isinstance(task, Task):
@@ -135,4 +139,6 @@ def enqueue_many(huey: Any, tasks: Iterable[Any]) -> ResultGroup | None:
         raise EnqueueManyError(index, task, batch.enqueued, batch.returned(), exc) from exc
     finally:
         batch.abandon()
+        if collecting:
+            gc.enable()
     return batch.returned()

@@ -8,6 +8,7 @@ stops the call with nothing after it written. Speed itself is measured in bench/
 """
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import threading
@@ -276,3 +277,23 @@ def test_mapped_tasks_share_no_mutable_field_and_equal_ordinary_ones(redis_url):
 
     counted.map(range(3))  # a constructor of its own runs for every task
     assert Counted.made == 3
+
+
+def test_a_bulk_call_pauses_the_cyclic_collector_and_restores_it(redis_url, monkeypatch):
+    """Off during the call (its objects live until it returns), back as it was after,
+    also when the call fails; an app that turned it off keeps it off."""
+    huey, echo = app(redis_url, "collector")
+    seen: list[bool] = []
+    huey.signal(SIGNAL_ENQUEUED)(lambda signal, task: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    echo.map(range(3))
+    assert seen == [False] * 3 and gc.isenabled()
+    with pytest.raises(EnqueueManyError):
+        huey.enqueue_many([echo.s(1), echo.s(threading.Lock())])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        echo.map(range(2))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -65,18 +65,20 @@ class ListQueue(Part):
     def send_many(self, messages: Sequence[tuple[bytes, int | None]]) -> Callable[[], None]:
         """:meth:`push` in two halves (see :meth:`Storage.send_many`)."""
         packed, waits = self._packed([data for data, _ in messages])
-        return functools.partial(self._pushed, self._pusher.send(packed, 2 if waits else 1),
+        return functools.partial(self._confirm, self._pusher.send(packed, 2 if waits else 1),
                                  waits)
+
+    @translate_errors
+    def _confirm(self, replies: Callable[[], list[Any]], waits: bool) -> None:
+        self._pushed(replies(), waits)
 
     def _packed(self, data: Sequence[bytes]) -> tuple[bytes, bool]:
         packed, durability = lpush(self._key, data), self.durability
         waits = durability.waits(self.conn)
         return (packed + durability.packed_wait if waits else packed), waits
 
-    @translate_errors
-    def _pushed(self, replies: list[Any] | Callable[[], list[Any]], waits: bool) -> None:
+    def _pushed(self, replies: list[Any], waits: bool) -> None:
         """Raise the first error reply; log a write fewer replicas confirmed than asked."""
-        replies = replies() if callable(replies) else replies
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
