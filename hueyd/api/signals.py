@@ -57,6 +57,10 @@ class Signal:
                 bucket.remove(receiver)
         self._targets = {}
 
+    def heard(self, signal: str) -> bool:
+        """Whether any receiver hears ``signal`` (a bulk enqueue skips sending otherwise)."""
+        return bool(self.receivers.get(signal) or self.receivers[ANY])
+
     def send(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
         targets = self._targets
         receivers = targets.get(signal)
