@@ -42,16 +42,20 @@ def version() -> str:
     return hueyd.__version__
 
 
-def build_parser() -> Parser:
+def build_parser(command: str | None = None) -> Parser:
+    """``command``: the one that will run (``argv``'s first word); the setting options,
+    ~60 arguments that take argparse a few milliseconds, go only to its parser (every
+    parser's when None)."""
     parser = Parser(prog="hueyd", description="A huey-compatible task queue consumer daemon.")
     parser.add_argument("--version", action="version", version=f"hueyd {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", help="run the consumer (the daemon)")
     check = commands.add_parser("check", help="validate the configuration and import the "
                                 "app, like nginx -t")
-    for sub in (run, check):
+    for name, sub in (("run", run), ("check", check)):
         add_app_arguments(sub)
-        add_setting_options(sub)
+        if command in (None, name):
+            add_setting_options(sub)
     check.add_argument("--offline", action="store_true", help="do not try to reach the storage")
     status = commands.add_parser("status", help="show queue, workers and dead letters "
                                  "(APP, or NAME for /etc/hueyd/NAME.yaml)")
@@ -294,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = build_parser().parse_args(argv)
+        args = build_parser(next((a for a in argv if not a.startswith("-")), None)
+                            ).parse_args(argv)
         if args.command is None:
             raise UsageError("a command is required: run, check, reload, status or "
                              "dead-letter (hueyd --help)")

@@ -2,8 +2,8 @@
 
 Why: a sequential enqueue costs one round trip per task, so a producer queueing
 thousands of tasks waits on the network thousands of times. Here tasks go to the
-storage in batches of :data:`BATCH` (``Storage.enqueue_many``: one round trip on
-Redis, one transaction on SQLite). Each task still gets what ``Huey.enqueue`` gives
+storage in batches of :data:`BATCH` (``Storage.send_many``: one write on Redis, whose
+reply is read once the next batch is prepared; one transaction on SQLite). Each task still gets what ``Huey.enqueue`` gives
 it, in order: the priority check, its expiry fixed, ``SIGNAL_ENQUEUED``; in
 immediate mode each runs at once, one after the other, as huey's ``map`` does.
 
@@ -13,7 +13,8 @@ it is queued, none from it on.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hueyd.api import signals as S
@@ -27,37 +28,68 @@ BATCH = 1000
 
 
 class _Batch:
-    """The tasks prepared for the next write, and what the call returns."""
+    """The tasks prepared for the next write, the write whose replies are still unread,
+    and what the call returns. Built for the least Python per task: what each task
+    needs is looked up once per call."""
 
     def __init__(self, huey: Any) -> None:
         self.huey = huey
         self.tasks: list[Task] = []
         self.messages: list[tuple[bytes, int | None]] = []
+        self.sent: list[Task] = []  # written, not confirmed yet
+        self.confirm: Callable[[], None] | None = None
         self.results: list[Any] = []
-        self.enqueued = 0  # tasks in the queue so far
+        self.enqueued = 0  # tasks known to be in the queue
+        self.serialize = huey.serialize_task
+        self.priorities = huey.backend.priority
+        self.keeps_results = huey.results
 
     def add(self, task: Task) -> None:
         """Check and serialize ``task`` (raises if it cannot be enqueued)."""
-        huey = self.huey
-        refuse_priority(huey.backend, task.priority)
+        if task.priority and not self.priorities:
+            refuse_priority(self.huey.backend, task.priority)
         if task.expires:
-            task.resolve_expires(huey.utc)
-        self.messages.append((huey.serialize_task(task), task.priority))
+            task.resolve_expires(self.huey.utc)
+        self.messages.append((self.serialize(task), task.priority))
         self.tasks.append(task)
 
     def write(self) -> None:
-        """Signal and queue the prepared tasks in one storage step."""
+        """Confirm the batch written before, then signal and write the prepared tasks
+        (``Storage.send_many``: the next batch is prepared while the storage works)."""
+        self.settle()
         if not self.tasks:
             return
-        for task in self.tasks:
-            self.huey.emit(S.SIGNAL_ENQUEUED, task)
-        self.huey.backend.enqueue_many(self.messages)
-        self.results.extend(results_of(self.huey, task) for task in self.tasks)
-        self.enqueued += len(self.tasks)
-        self.tasks, self.messages = [], []
+        huey = self.huey
+        if huey._signal.heard(S.SIGNAL_ENQUEUED):
+            for task in self.tasks:
+                huey.emit(S.SIGNAL_ENQUEUED, task)
+        self.sent, self.tasks = self.tasks, []
+        messages, self.messages = self.messages, []
+        self.confirm = huey.backend.send_many(messages)
+
+    def settle(self) -> None:
+        """Wait until the batch written last is in: its tasks count and get results."""
+        confirm, self.confirm = self.confirm, None
+        if confirm is None:
+            return
+        confirm()
+        if self.keeps_results:
+            self.results += [Result(self.huey, task) if task.on_complete is None
+                             else results_of(self.huey, task) for task in self.sent]
+        self.enqueued += len(self.sent)
+        self.sent = []
+
+    def abandon(self) -> None:
+        """Read the replies of a write the call gives up on (its connection goes back)."""
+        confirm, self.confirm = self.confirm, None
+        if confirm is not None:
+            try:
+                confirm()
+            except Exception:  # the call is failing already: its error is the one raised
+                pass
 
     def returned(self) -> ResultGroup | None:
-        return ResultGroup(self.results) if self.huey.results else None
+        return ResultGroup(self.results) if self.keeps_results else None
 
 
 def results_of(huey: Any, task: Task) -> Any:
@@ -74,27 +106,39 @@ def enqueue_many(huey: Any, tasks: Iterable[Any]) -> ResultGroup | None:
     their results (None when the Huey keeps no results)."""
     batch = _Batch(huey)
     task = None
+    add, prepared, immediate = batch.add, batch.tasks, huey.immediate
+    collecting = gc.isenabled()
+    if collecting:  # every object made here lives until the call returns, in no cycle:
+        gc.disable()  # the collector would only scan the growing batch again and again
     try:
         for task in tasks:
-            if huey.immediate or not isinstance(task, Task):
+            if immediate or not isinstance(task, Task):
                 batch.write()
+                batch.settle()
                 batch.results.append(huey.enqueue(task))
                 batch.enqueued += 1
+                prepared = batch.tasks
                 continue
-            batch.add(task)
-            if len(batch.tasks) >= BATCH:
+            add(task)
+            if len(prepared) >= BATCH:
                 batch.write()
+                prepared = batch.tasks
         batch.write()
+        batch.settle()
     except StorageError as exc:  # the batch being written: none of it is known to be in
-        first = batch.tasks[0] if batch.tasks else task
+        first = (batch.sent or batch.tasks or [task])[0]
         raise EnqueueManyError(batch.enqueued, first, batch.enqueued, batch.returned(),
                                exc) from exc
     except Exception as exc:
-        index = batch.enqueued + len(batch.tasks)  # every task before it is in either
+        index = batch.enqueued + len(batch.sent) + len(batch.tasks)  # all before it are in
         try:
             batch.write()  # the tasks before it go, as the error says
+            batch.settle()
         except StorageError:
             pass  # ... or fewer: ``enqueued`` says how many
         raise EnqueueManyError(index, task, batch.enqueued, batch.returned(), exc) from exc
+    finally:
+        batch.abandon()
+        if collecting:
+            gc.enable()
     return batch.returned()
-

@@ -150,7 +150,8 @@ class Consuming:
         message; with ``finish=False`` the caller does that (``finish`` or ``dequeue``).
         ``guard`` is entered around the task's own code only (the consumer interrupts a
         task there, never while its outcome is being stored)."""
-        value = self._executor.execute(task, as_clock(timestamp, self.utc), guard)
+        now = None if timestamp is None else as_clock(timestamp, self.utc)
+        value = self._executor.execute(task, now, guard)
         if finish:
             self.finish(task)
         return value

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from hueyd.api import runlog
 from hueyd.api import signals as S
 from hueyd.api.clock import normalize_time, to_posix
+from hueyd.api.clock import now as clock_now
 from hueyd.api.exceptions import (
     RETRYING_EXCEPTIONS,
     CancelExecution,
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from hueyd.storage.base import Storage
 
 logger = logging.getLogger("hueyd.execution")
+#: the context manager that does nothing (one, reused: it keeps no state)
+NOTHING = contextlib.nullcontext()
 
 
 class OutcomeNotStored(StorageError):
@@ -69,6 +73,11 @@ def build_error_result(task: Task, exc: BaseException) -> dict:
     return {"error": error, "retries": task.retries, "task_id": task.id,
             "traceback": "".join(traceback.format_exception(type(exc), exc,
                                                             exc.__traceback__))}
+
+
+def _at(now: dt.datetime | None, utc: bool) -> dt.datetime:
+    """``now``, or the current instant when none was given."""
+    return clock_now(utc) if now is None else now
 
 
 class ResultPolicy(NamedTuple):
@@ -107,22 +116,26 @@ class Executor:
     policy: ResultPolicy
     timeout_handler: Callable[[float], Any] | None = None
 
-    def execute(self, task: Task, now: dt.datetime, guard: ContextManager[Any] | None = None,
+    def execute(self, task: Task, now: dt.datetime | None,
+                guard: ContextManager[Any] | None = None,
                 body: Callable[[], Any] | None = None) -> Any:
-        """Run ``task`` at ``now``; ``body`` (untimed) stands in for the task's own code."""
+        """Run ``task`` at ``now`` (None: the current time, read only when a check needs
+        it: most tasks have no eta, no expiry, and no revocation can exist);
+        ``body`` (untimed) stands in for the task's own code."""
         utc = self.policy.utc
-        if task.eta is not None and to_posix(task.eta, utc) > to_posix(now, utc):
+        if task.eta is not None and to_posix(task.eta, utc) > to_posix(_at(now, utc), utc):
             self.producer.add_schedule(task)
-        elif self._may_be_revoked(task) and self.revocations.is_revoked(task, now, peek=False):
+        elif self._may_be_revoked(task) and self.revocations.is_revoked(
+                task, _at(now, utc), peek=False):
             logger.warning("task %s was revoked, not executing", task)
             self.emit(S.SIGNAL_REVOKED, task)
             self.pipelines.abort_member(task)
-        elif task.expires_resolved is not None and task.expires_resolved < now:
+        elif task.expires_resolved is not None and task.expires_resolved < _at(now, utc):
             logger.info("task %s expired, not executing", task)
             self.emit(S.SIGNAL_EXPIRED, task)
             self.pipelines.abort_member(task)
         else:
-            logger.info("executing %s", task)
+            runlog.info(logger, "executing %s", task)
             self.emit(S.SIGNAL_EXECUTING, task)
             return self._run(task, guard, body)
         return None
@@ -150,8 +163,7 @@ class Executor:
         if timed:
             task._deadline = start + task.timeout
         try:
-            with self._timeout_context(task) if timed else contextlib.nullcontext(), \
-                    guard or contextlib.nullcontext():
+            with self._timeout_context(task) if timed else NOTHING, guard or NOTHING:
                 value = task.execute() if body is None else body()
         except TaskTimeout as exc:
             logger.warning("task %s timed out: %s", task.id, exc)
@@ -182,7 +194,7 @@ class Executor:
             exception = exc
             self.emit(S.SIGNAL_ERROR, task, exc)
         else:
-            logger.info("%s executed in %0.3fs", task, time.monotonic() - start)
+            runlog.info(logger, "%s executed in %0.3fs", task, time.monotonic() - start)
 
         self._record(task, value, exception, retry_eta)
         return value
@@ -211,13 +223,14 @@ class Executor:
                 task.forget.append(task.revoke_id)
             else:
                 self.storage.delete_data(task.revoke_id)
-        if exception is None:
-            outcome = functools.partial(self._succeeded, task, value)
-        else:
-            outcome = functools.partial(self._failed, task, exception, retry_eta)
         try:
-            outcome()
-        except StorageError as exc:
+            if exception is None:
+                self._succeeded(task, value)
+            else:
+                self._failed(task, exception, retry_eta)
+        except StorageError as exc:  # the store to try again, built only when needed
+            outcome = (functools.partial(self._succeeded, task, value) if exception is None
+                       else functools.partial(self._failed, task, exception, retry_eta))
             raise OutcomeNotStored(str(exc), outcome) from exc
 
     @staticmethod
@@ -229,7 +242,7 @@ class Executor:
     def _timeout_context(self, task: Task) -> Any:
         handler = self.timeout_handler
         if handler is None:
-            return contextlib.nullcontext()
+            return NOTHING
         return handler(task.timeout)
 
     def _storing(self, task: Task) -> bool:

@@ -31,6 +31,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, type[Task]] = {}
+        self._names: dict[type[Task], str] = {}  # the registered classes' names
 
     @staticmethod
     def task_to_string(task_class: type[Task]) -> str:
@@ -42,9 +43,11 @@ class Registry:
             raise ValueError(f'a task named "{key}" is already registered: pass name= '
                              "to register this one under another name")
         self._tasks[key] = task_class
+        self._names[task_class] = key
         return True
 
     def unregister(self, task_class: type[Task]) -> bool:
+        self._names.pop(task_class, None)
         return self._tasks.pop(self.task_to_string(task_class), None) is not None
 
     def string_to_task(self, name: str) -> type[Task]:
@@ -64,9 +67,13 @@ class Registry:
 
     # -- envelope -----------------------------------------------------------------
     def to_envelope(self, task: Task, utc: bool) -> dict[str, Any]:
-        name = self.task_to_string(type(task))
-        if name not in self._tasks:
-            raise HueyException(f"{name} not found in TaskRegistry")
+        """The envelope of ``task`` (and of its pipeline): built for every enqueue, so
+        the name comes from a per-class table and nothing is called that can be skipped."""
+        name = self._names.get(type(task))
+        if name is None:  # not registered, or a class of the same name is
+            name = self.task_to_string(type(task))
+            if name not in self._tasks:
+                raise HueyException(f"{name} not found in TaskRegistry")
         # A context task's injected self must not travel.
         if task.kwargs and task.kwargs.get("task") is task:
             task.kwargs.pop("task")
@@ -84,16 +91,14 @@ class Registry:
             "expires_resolved": (None if task.expires_resolved is None
                                  else to_posix(task.expires_resolved, utc)),
             "timeout": task.timeout,
-            "on_complete": self._maybe(task.on_complete, utc),
-            "on_error": self._maybe(task.on_error, utc),
+            "on_complete": (None if task.on_complete is None
+                            else self.to_envelope(task.on_complete, utc)),
+            "on_error": None if task.on_error is None else self.to_envelope(task.on_error, utc),
             "chord": chord,
             # when it was written: a task's wait in the queue is measured from here (or
             # from its eta); optional, an older message without it is not measured
             "enqueued": time.time(),
         }
-
-    def _maybe(self, task: Task | None, utc: bool) -> dict | None:
-        return None if task is None else self.to_envelope(task, utc)
 
     def from_envelope(self, env: Any, utc: bool) -> Task:
         """The Task an envelope describes; :class:`MessageError` if it is not one we can

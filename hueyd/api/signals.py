@@ -41,19 +41,33 @@ class Signal:
 
     def __init__(self) -> None:
         self.receivers: dict[str, list[Receiver]] = {ANY: []}
+        #: per signal, the receivers ``send`` calls, in order (sent twice per task run);
+        #: replaced, never cleared, after a change: a send racing it fills the old one
+        self._targets: dict[str, tuple[Receiver, ...]] = {}
 
     def connect(self, receiver: Receiver, *signals: str) -> None:
         for name in signals or (ANY,):
             self.receivers.setdefault(name, []).append(receiver)
+        self._targets = {}
 
     def disconnect(self, receiver: Receiver, *signals: str) -> None:
         for name in signals or tuple(self.receivers):
             bucket = self.receivers.get(name, [])
             if receiver in bucket:
                 bucket.remove(receiver)
+        self._targets = {}
+
+    def heard(self, signal: str) -> bool:
+        """Whether any receiver hears ``signal`` (a bulk enqueue skips sending otherwise)."""
+        return bool(self.receivers.get(signal) or self.receivers[ANY])
 
     def send(self, signal: str, task: Any, *args: Any, **kwargs: Any) -> None:
-        for receiver in (*self.receivers.get(signal, ()), *self.receivers[ANY]):
+        targets = self._targets
+        receivers = targets.get(signal)
+        if receivers is None:
+            receivers = targets[signal] = (*self.receivers.get(signal, ()),
+                                           *self.receivers[ANY])
+        for receiver in receivers:
             try:
                 receiver(signal, task, *args, **kwargs)
             except Exception:

@@ -16,15 +16,22 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger("hueyd.consumer")
 
 
-def log_banner(huey: Huey, settings: ConsumerSettings) -> None:
+def log_banner(huey: Huey, settings: ConsumerSettings, check_storage: bool = True) -> None:
+    """``check_storage``: ask the storage about its settings now (the daemon asks once
+    READY=1 is sent: three round trips less before its first task)."""
     logger.info("hueyd consumer for %s started with %d %s worker(s), PID %d",
                 huey.name, settings.workers, settings.worker_type, os.getpid())
     logger.info("scheduler runs every %gs; periodic tasks are %s", settings.scheduler_interval,
                 "enabled" if settings.periodic else "disabled")
-    storage_warnings(huey, logger.warning)
+    if check_storage:
+        log_storage_warnings(huey)
     names = huey.task_names
     logger.info("the following tasks are available:%s",
                 "".join(f"\n+ {name}" for name in names) if names else " none")
+
+
+def log_storage_warnings(huey: Huey) -> None:
+    storage_warnings(huey, logger.warning)
 
 
 def storage_warnings(huey: Huey, say: Callable[[str], object]) -> None:

@@ -20,7 +20,6 @@ from hueyd.api.exceptions import ConfigurationError, TaskTimeout
 from hueyd.consumer.abandoned import WorkerLost, fail, hand_back, task_of
 from hueyd.consumer.aborts import Aborts
 from hueyd.consumer.banner import log_banner
-from hueyd.consumer.embedded import run_blocking
 from hueyd.consumer.health import Limits, Observation, State, Verdict, judge_all
 from hueyd.consumer.heartbeat import Slot, make_slots
 from hueyd.consumer.metrics import Counts, listen_to
@@ -102,12 +101,13 @@ class Consumer:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- start ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """Spawn the scheduler and the workers (signal handling is the caller's)."""
+    def start(self, check_storage: bool = True) -> None:
+        """Spawn the workers, then the scheduler (signal handling is the caller's);
+        ``check_storage``: see log_banner."""
         if self.huey.immediate:
             raise ConfigurationError("the consumer cannot run a Huey in immediate mode: "
                                      "set huey.immediate = False")
-        log_banner(self.huey, self.settings)
+        log_banner(self.huey, self.settings, check_storage)
         self._flush_locks()
         slots = make_slots(self.settings.workers + 1, self.runtime.shared_slots)
         if self._periodic_minute:
@@ -119,7 +119,7 @@ class Consumer:
         self.consumer_id = self.huey.backend.start_consuming()
         if self.runtime.forks:
             self.huey.backend.close()  # children must open their own connections
-        for member in self.members:
+        for member in [*self.worker_members, self.members[SCHEDULER]]:  # tasks first
             self._spawn(member)
 
     def _flush_locks(self) -> None:
@@ -319,32 +319,11 @@ class Consumer:
     def stop(self, graceful: bool = False) -> None:
         """huey's stop: with ``graceful``, wait for running tasks (up to
         ``shutdown_timeout``), then interrupt whatever still runs."""
-        self.request_stop()
-        if graceful:
-            logger.info("shutting down gracefully...")
-            if self._wait_stopped(self.settings.shutdown_timeout):
-                logger.info("all workers have stopped")
-                self._disconnect()
-                return
-            logger.warning("shutdown timeout of %ss elapsed, interrupting workers",
-                           self.settings.shutdown_timeout)
-        self.interrupt()
-        if not self._wait_stopped(KILL_GRACE):
-            self.kill_remaining()
-            self._wait_stopped(KILL_GRACE)
-        self._disconnect()
-        logger.info("consumer stopped")
+        from hueyd.consumer.embedded import stop_blocking  # not the daemon's: not at start
+        stop_blocking(self, graceful, KILL_GRACE)
 
-    def _wait_stopped(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.stopped:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-            self.reap()
-        return True
-
-    def _disconnect(self) -> None:
+    def disconnect(self) -> None:
+        """After a blocking stop: no more error records, the lease handed back."""
         self.huey.disconnect_signal(self._record_error)
         self.stop_consuming()
         self.stopped_event.set()
@@ -397,4 +376,5 @@ class Consumer:
 
     def run(self) -> None:
         """huey's blocking run: until SIGINT, SIGTERM, SIGHUP or ``stop()`` (embedded.py)."""
+        from hueyd.consumer.embedded import run_blocking
         run_blocking(self)

@@ -53,6 +53,37 @@ def run_blocking(consumer: Consumer) -> None:
     logger.info("consumer exiting")
 
 
+def stop_blocking(consumer: Consumer, graceful: bool, kill_grace: float) -> None:
+    """``consumer.stop()``: with ``graceful``, wait for running tasks (up to
+    ``shutdown_timeout``), then interrupt whatever still runs; SIGKILL what is left
+    ``kill_grace`` seconds later."""
+    consumer.request_stop()
+    if graceful:
+        logger.info("shutting down gracefully...")
+        if _wait_stopped(consumer, consumer.settings.shutdown_timeout):
+            logger.info("all workers have stopped")
+            consumer.disconnect()
+            return
+        logger.warning("shutdown timeout of %ss elapsed, interrupting workers",
+                       consumer.settings.shutdown_timeout)
+    consumer.interrupt()
+    if not _wait_stopped(consumer, kill_grace):
+        consumer.kill_remaining()
+        _wait_stopped(consumer, kill_grace)
+    consumer.disconnect()
+    logger.info("consumer stopped")
+
+
+def _wait_stopped(consumer: Consumer, timeout: float | None) -> bool:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not consumer.stopped:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+        consumer.reap()
+    return True
+
+
 def _install(received: list[int], signals: tuple[int, ...]) -> dict[int, Any]:
     """Handlers that only record, in the main thread; the handlers they replace."""
     if threading.current_thread() is not threading.main_thread():

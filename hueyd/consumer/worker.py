@@ -12,10 +12,9 @@ short and CPU-bound, one of them drains and the others park before taking.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hueyd.api.consuming import HAND_BACK, SET_ASIDE, Unsettled
@@ -46,6 +45,34 @@ FAILED_LOG = RateLimitedLog(logger)
 DEFAULT_READ_TIMEOUT = 1.0
 #: the mark a worker leaves in its slot when it ends for max_tasks: replace me now
 RECYCLED = -1.0
+
+
+class Interruptible:
+    """:meth:`Worker.interruptible`: one object per worker, entered once per task (a
+    generator-based context manager would be built for every task)."""
+
+    __slots__ = ("worker", "cpu", "started")
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.cpu = self.started = 0.0
+
+    def __enter__(self) -> None:
+        worker = self.worker
+        worker.busy = True
+        self.cpu = time.thread_time() if worker.lane is not None else 0.0
+        self.started = worker.clock()
+
+    def __exit__(self, *exc: object) -> None:
+        worker = self.worker
+        worker.busy = False
+        worker.last_run = worker.note.duration = worker.clock() - self.started
+        lane = worker.lane
+        if lane is not None:
+            worker._judge(time.thread_time() - self.cpu, lane.crowded)
+        if worker.early_take and worker.last_run >= AHEAD_BELOW and not \
+                worker.stop_flag.is_set() and (lane is None or lane.open_to(worker)):
+            worker.taking.take_next()  # its round trip overlaps storing the outcome
 
 
 class Worker(Role):
@@ -83,6 +110,7 @@ class Worker(Role):
         #: this worker's counts (metrics.py) and what it learns about the running task
         self.board = LocalBoard() if board is None else board
         self.note = RunNote()
+        self._interruptible = Interruptible(self)
 
     def initialize(self) -> None:
         self.slot.reset(self.clock())
@@ -217,25 +245,11 @@ class Worker(Role):
         self.errors.error("%s cannot store the outcome of task %s yet (next try in "
                           "%.0fs): %s", self.name, unstored.task.id, wait, exc)
 
-    @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self) -> Interruptible:
         """Around the task's own code: only there may a stop interrupt it. Once it
         returned, its outcome is stored and acknowledged, or it would run twice.
         Also where a task's duration is measured: its own code, not the storing."""
-        self.busy = True
-        lane = self.lane
-        cpu = time.thread_time() if lane is not None else 0.0
-        started = self.clock()
-        try:
-            yield
-        finally:
-            self.busy = False
-            self.last_run = self.note.duration = self.clock() - started
-            if lane is not None:
-                self._judge(time.thread_time() - cpu, lane.crowded)
-            if self.early_take and self.last_run >= AHEAD_BELOW and not \
-                    self.stop_flag.is_set() and (lane is None or lane.open_to(self)):
-                self.taking.take_next()  # its round trip overlaps storing the outcome
+        return self._interruptible
 
     def pause(self) -> None:
         """Sleep ``delay`` (or less, if stopped meanwhile), then back off."""

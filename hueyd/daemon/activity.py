@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hueyd.api.exceptions import MessageError
 from hueyd.consumer.metrics import COMPLETED, FAILED, RETRIED
@@ -25,8 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 WINDOW = 60.0
 
 
-@dataclass(frozen=True)
-class QueueGauges:
+class QueueGauges(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     """The queue as the storage showed it at the last observation (``up`` False: it
     did not answer, the numbers are absent)."""
 
@@ -70,8 +68,7 @@ def busy_idle(consumer: Consumer) -> tuple[int, int]:
     return busy, len(beats) - busy
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     at: float  # monotonic
     done: int  # runs ended, as the heartbeat slots count them
     completed: int

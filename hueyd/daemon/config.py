@@ -12,12 +12,11 @@ before the command line knows whether gevent must monkey-patch first.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hueyd.consumer.settings import WORKER_TYPES
 from hueyd.daemon import limits
@@ -101,8 +100,7 @@ def log_format(value: str) -> str | None:
 
 
 # -- the declaration -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Switch:
+class Switch(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     """A command-line flag that sets its setting to ``value`` (``-n`` → periodic off)."""
 
     flags: tuple[str, ...]
@@ -110,8 +108,7 @@ class Switch:
     help: str
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     name: str
     kind: Kind
     default: Any
@@ -347,6 +344,7 @@ def _unknown(key: str) -> str:
         return f"unknown key (did you mean {nested[key]!r}?)"
     if key in cli_only:
         return f"not a YAML key: use the command line ({cli_only[key].command_line})"
+    import difflib  # only for a mistake: not at every start
     close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}"

@@ -9,15 +9,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hueyd.daemon.redact import redact
 
 
 # -- kinds: what a value may be, in YAML and as command-line text ---------------------
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     expected: str                     # "an integer", for the error message
     accepts: Callable[[Any], bool]    # is this YAML value of the kind?
     from_text: Callable[[str], Any] | None  # command-line text -> value (ValueError if not)

@@ -57,12 +57,23 @@ def journal_line(text: str, levelno: int = logging.ERROR) -> str:
 
 class Formatter(logging.Formatter):
     """logging's Formatter, with one ``strftime`` per second instead of per record (a
-    worker logs two records per task); the text is the same, passwords masked."""
+    worker logs two records per task), and the common record (a %-style format, no
+    traceback) formatted in one step; the text is the same, passwords masked."""
 
     _cached: tuple[int, str] = (-1, "")
 
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+        self._percent = type(self._style) is logging.PercentStyle and not self._style._defaults
+        self._stamped = self.usesTime()
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))  # a URL can reach any record, even a traceback
+        if not self._percent or record.exc_info or record.exc_text or record.stack_info:
+            return redact(super().format(record))  # a URL can reach any record, even a traceback
+        record.message = record.getMessage()
+        if self._stamped:
+            record.asctime = self.formatTime(record, self.datefmt)
+        return redact(self._fmt % record.__dict__)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.converter is not time.localtime:
@@ -82,7 +93,24 @@ class JournalFormatter(Formatter):
         return journal_line(super().format(record), record.levelno)
 
 
-class ReopenableFileHandler(logging.FileHandler):
+class FastEmit(logging.StreamHandler):
+    """``emit`` in one step: format, write, flush (the caller holds the handler's lock)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = self.stream
+        if stream is None:  # a closed file: logging's own rules (reopen, or drop)
+            super().emit(record)
+            return
+        try:
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+class ReopenableFileHandler(FastEmit, logging.FileHandler):
     """A log file that can be closed and opened again at the same path (logrotate)."""
 
     def __init__(self, filename: str) -> None:
@@ -99,7 +127,7 @@ class ReopenableFileHandler(logging.FileHandler):
             self.release()
 
 
-class OwnStreamHandler(logging.StreamHandler):
+class OwnStreamHandler(FastEmit):
     """stderr, told apart from handlers that others (pytest, the app) installed."""
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from hueyd.consumer.banner import log_storage_warnings
 from hueyd.consumer.consumer import KILL_GRACE, Consumer
 from hueyd.consumer.health import Verdict
 from hueyd.consumer.settings import ConsumerSettings
@@ -276,12 +277,13 @@ class Master:
                                self.config.startup_timeout, exc)
                 self.waiting_logged = True
             return
-        self.consumer.start()
+        self.consumer.start(check_storage=False)
         self.observer.start()
         self.phase = Phase.RUNNING
         self.next_health = now + self.config.health_check_interval
         self._report(now, force=True)
         self.notifier.ready(status=self.status_text)
+        log_storage_warnings(self.huey)  # the storage's settings, once READY=1 is out
 
     def _storage_refuses(self, exc: StorageUnusable) -> None:
         """The storage refuses us for good (a wrong password, a corrupt or read-only file):
@@ -393,7 +395,6 @@ def run(config: Config, huey: Huey, run_options: Sequence[str] | None = None) ->
     kept = keep_notify_env(os.environ)
     notifier = Notifier.from_environ(os.environ)  # removes them: workers never see them
     master = Master(config, huey, notifier, notify_env=kept,
-                    periodic_minute=take_periodic_minute(os.environ),
-                    run_options=run_options,
+                    periodic_minute=take_periodic_minute(os.environ), run_options=run_options,
                     runtime_folder=reload_reply.runtime_folder(os.environ))
     return master.run()

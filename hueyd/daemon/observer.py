@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from hueyd import __version__
 from hueyd.daemon.activity import Activity, busy_idle
-from hueyd.daemon.metrics_view import Snapshot, library_problem, renderer
 
 if TYPE_CHECKING:  # pragma: no cover
     from hueyd.api.huey import Huey
     from hueyd.consumer.consumer import Consumer
     from hueyd.daemon.config import Config
     from hueyd.daemon.metrics_http import MetricsEndpoint
+    from hueyd.daemon.metrics_view import Snapshot
 
 logger = logging.getLogger("hueyd.metrics")
 
@@ -37,6 +37,8 @@ class Observer:
         listen = self.config.metrics_listen
         if not listen or self.endpoint is not None:
             return
+        from hueyd.daemon.metrics_view import library_problem, renderer  # only if asked
+
         problem = library_problem()
         if problem:
             logger.error("metrics.listen %s: no metrics endpoint: %s", listen, problem)
@@ -58,6 +60,8 @@ class Observer:
 
     def snapshot(self) -> Snapshot:
         """Read in the endpoint's thread at each scrape."""
+        from hueyd.daemon.metrics_view import Snapshot
+
         consumer = self.consumer()
         busy, idle = busy_idle(consumer)
         return Snapshot(self.huey.name, __version__, consumer.counts.tally(), busy, idle,

@@ -5,14 +5,13 @@ a running daemon.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hueyd.consumer.health import State, Verdict
 from hueyd.daemon.redact import redact
 
 
-@dataclass(frozen=True)
-class Observed:
+class Observed(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at start
     instance: str
     workers: int
     worker_type: str

@@ -10,7 +10,7 @@ Times are POSIX timestamps (``float`` seconds, UTC by definition).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +144,13 @@ class Storage(abc.ABC):
         Redis, a transaction on SQLite): bulk enqueue. This default loops."""
         for data, priority in messages:
             self.enqueue(data, priority)
+
+    def send_many(self, messages: Sequence[tuple[bytes, int | None]]) -> Callable[[], None]:
+        """:meth:`enqueue_many` in two halves: write now; the call returned waits until
+        the messages are in and raises what ``enqueue_many`` would. A bulk enqueue
+        prepares its next batch meanwhile (Redis). This default writes at once."""
+        self.enqueue_many(messages)
+        return _written
 
     @abc.abstractmethod
     def dequeue(self, timeout: float = 0) -> Message | None:
@@ -372,6 +379,10 @@ def window_count(stored: bytes | None, window: int) -> int:
         return int(count) if int(head) == window else 0
     except ValueError:
         return 0
+
+
+def _written() -> None:
+    """What :meth:`Storage.send_many` returns when the messages are in already."""
 
 
 def refuse_priority(storage: Storage, priority: int | None) -> None:

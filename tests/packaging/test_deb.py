@@ -146,6 +146,13 @@ def test_maintainer_scripts_enable_target_never_template(deb):
     assert "restart 'hueyd.target'" not in postinst and "_dh_action" not in postinst
 
 
+def test_install_byte_compiles_the_package(deb):
+    """dh_python3's postinst writes hueyd's .pyc (the start-up imports ~100 modules: without
+    them each start compiles them again, ~70 ms); prerm removes them."""
+    assert "py3compile -p hueyd" in control_file(deb, "postinst")
+    assert "py3clean -p hueyd" in control_file(deb, "prerm")
+
+
 def test_upgrade_restarts_running_instances_only(deb):
     """postinst, after the units are reloaded: first install starts the target; an upgrade
     ($2 = old version) try-restarts every loaded instance (running ones restart)."""

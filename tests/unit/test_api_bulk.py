@@ -129,13 +129,13 @@ def test_immediate_mode_runs_each_task_in_order(make_huey):
 def test_one_storage_step_per_batch(make_huey, monkeypatch):
     huey = make_huey()
     steps: list[int] = []
-    write = type(huey.backend).enqueue_many
+    write = type(huey.backend).send_many
 
     def counted(storage, messages):
         steps.append(len(messages))
-        write(storage, messages)
+        return write(storage, messages)
 
-    monkeypatch.setattr(type(huey.backend), "enqueue_many", counted)
+    monkeypatch.setattr(type(huey.backend), "send_many", counted)
 
     @huey.task()
     def job(x):

@@ -77,3 +77,48 @@ def test_an_unreadable_revocation_entry_is_ignored_not_fatal(huey):
     result = huey.add_task(1, 1)
     huey.execute(huey.dequeue())
     assert result.get() == 2 and huey.storage.dead_letter_count() == 0
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_the_quick_look_never_accepts_a_bad_envelope(huey, case):
+    """Plain envelopes skip the per-field rules (one quick look, per task): a bad one
+    never passes that look, so the rules refuse it and name the field (the version and
+    the name are looked at before, by the registry)."""
+    from hueyd.api.envelope import _plain
+    spoil, _ = BAD[case]
+    good = envelope(huey)
+    env = spoil(envelope(huey))
+    runnable = (isinstance(env, dict) and env.get("v") == good["v"]
+                and env.get("name") == good["name"])
+    assert not (runnable and _plain(env))
+
+
+@pytest.mark.parametrize("field,value", [
+    ("retries", True), ("retries", -1), ("retry_delay", False), ("retry_delay", float("nan")),
+    ("retry_backoff", float("inf")), ("retry_delay", -0.5), ("retry_delay", 2e9),
+    ("kwargs", {1: 2}), ("args", "ab"), ("id", b"bytes"), ("eta", float("nan")),
+    ("priority", float("nan")), ("chord", (1, 2, 3)), ("on_error", []), ("expires", -1)])
+def test_what_the_quick_look_doubts_the_rules_judge(huey, field, value):
+    from hueyd.api.envelope import _plain, check
+    env = envelope(huey)
+    env[field] = value
+    assert not _plain(env)
+    with pytest.raises(MessageError, match=field):
+        check(env, True)
+    del env[field]
+    assert not _plain(env)
+    with pytest.raises(MessageError, match=f"no {field}"):
+        check(env, True)
+
+
+def test_a_plain_envelope_passes_without_the_per_field_rules(huey, monkeypatch):
+    from hueyd.api import envelope as rules
+    env = envelope(huey)
+    env["retries"], env["retry_delay"], env["retry_backoff"] = 3, 1.5, 2
+    def refuse(value, utc):
+        raise AssertionError("a per-field rule ran")
+    monkeypatch.setattr(rules, "RULES", {f: (refuse, "x") for f in rules.RULES})
+    rules.check(env, True)
+    env["eta"] = 1_700_000_000.0  # not plain: the rules run
+    with pytest.raises(AssertionError, match="per-field rule"):
+        rules.check(env, True)

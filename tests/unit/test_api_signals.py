@@ -189,3 +189,32 @@ def test_enqueued_and_scheduled_carry_the_task(watched):
     later.schedule(eta=dt.datetime.now() + dt.timedelta(hours=1))
     drain(huey)
     assert len(captured) == 1 and isinstance(captured[0], dt.datetime)
+
+
+def test_receivers_connected_or_disconnected_between_runs_are_heard(make_huey):
+    """``send`` keeps, per signal, the receivers it calls (two sends per run): a handler
+    connected after runs have been sent is still called, and a disconnected one is not."""
+    huey = make_huey()
+    heard: list[tuple[str, str]] = []
+
+    @huey.task()
+    def ok():
+        return 1
+
+    ok()
+    drain(huey)  # no receiver yet: nothing heard, the empty answer kept
+    huey.signal(S.SIGNAL_EXECUTING)(lambda signal, task: heard.append(("one", signal)))
+
+    def catch_all(signal, task, *args):
+        heard.append(("all", signal))
+
+    huey.signal()(catch_all)
+    ok()
+    drain(huey)
+    assert heard == [("all", S.SIGNAL_ENQUEUED), ("one", S.SIGNAL_EXECUTING),
+                     ("all", S.SIGNAL_EXECUTING), ("all", S.SIGNAL_COMPLETE)]
+    huey.disconnect_signal(catch_all)
+    heard.clear()
+    ok()
+    drain(huey)
+    assert heard == [("one", S.SIGNAL_EXECUTING)]

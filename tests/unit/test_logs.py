@@ -156,3 +156,46 @@ def test_timestamps_read_as_logging_writes_them():
         record = logging.LogRecord("hueyd", logging.INFO, __file__, 1, "m", None, None)
         record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
         assert ours.format(record) == theirs.format(record)
+
+
+def test_the_one_step_format_writes_what_logging_writes():
+    """Plain records take a shorter path through our formatter (a worker logs two per
+    task): every kind of record still reads as logging's own formatter writes it."""
+    from hueyd.daemon.logs import FORMAT, JOURNAL_FORMAT, Formatter, JournalFormatter
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc_info = sys.exc_info()
+    records = [logging.LogRecord("hueyd.execution", logging.INFO, __file__, 1,
+                                 "%s executed in %0.3fs", ("app.noop: 1", 0.5), None),
+               logging.LogRecord("app", logging.WARNING, __file__, 2, "%(a)s and %(b)d",
+                                 ({"a": "x", "b": 2},), None),
+               logging.LogRecord("app", logging.ERROR, __file__, 3, "failed", None, exc_info),
+               logging.LogRecord("app", logging.INFO, __file__, 4, "here", None, None,
+                                 sinfo="Stack (most recent call last):\n  here")]
+    cached = logging.LogRecord("app", logging.ERROR, __file__, 5, "again", None, None)
+    cached.exc_text = "Traceback (most recent call last):\nValueError: earlier"
+    records.append(cached)
+    for fmt, datefmt in ((FORMAT, None), ("%(asctime)s %(message)s", "%H:%M:%S"),
+                         ("%(levelname)s %(message)s", None)):
+        ours, theirs = Formatter(fmt, datefmt), logging.Formatter(fmt, datefmt)
+        for record in records:
+            assert ours.format(record) == theirs.format(record), (fmt, record)
+    journal = JournalFormatter(JOURNAL_FORMAT)
+    assert journal.format(records[0]).startswith("<6>INFO:hueyd.execution:")
+    assert all(line.startswith("<3>") for line in journal.format(records[2]).splitlines())
+
+
+def test_the_one_step_emit_writes_and_flushes_each_record(tmp_path, restore_logging):
+    """A record is in the file as soon as it is logged (a worker that dies next loses
+    nothing), and a closed file handler behaves as logging's does."""
+    path = tmp_path / "hueyd.log"
+    logs.setup("INFO", str(path))
+    log = logging.getLogger("hueyd.execution")
+    log.info("executing %s", "app.noop: 1")
+    assert path.read_text().endswith(":executing app.noop: 1\n")
+    [handler] = [h for h in logging.getLogger().handlers
+                 if isinstance(h, logs.ReopenableFileHandler)]
+    handler.close()  # logging's FileHandler opens a closed file again on the next record
+    log.info("after close")
+    assert path.read_text().endswith(":after close\n")

@@ -17,8 +17,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hueyd.storage.errors import StorageError, StorageRefused, StorageUnusable
-from hueyd.storage.redis.cluster import cluster_pool, is_cluster_url
-from hueyd.storage.redis.sentinel import is_sentinel_url, sentinel_pool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,10 +126,13 @@ def build_pool(url: str | None, connection_pool: redis.ConnectionPool | None,
 def from_url(url: str, params: dict[str, Any], key: str) -> redis.ConnectionPool:
     """A pool for ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` or
     ``redis+cluster://`` (serving ``key``'s slot)."""
-    if is_sentinel_url(url):
-        return sentinel_pool(url, params)
-    if is_cluster_url(url):
-        return cluster_pool(url, params, key)
+    if "+" in url.partition("://")[0]:  # their modules load only for such a URL (start-up)
+        from hueyd.storage.redis.cluster import cluster_pool, is_cluster_url
+        from hueyd.storage.redis.sentinel import is_sentinel_url, sentinel_pool
+        if is_sentinel_url(url):
+            return sentinel_pool(url, params)
+        if is_cluster_url(url):
+            return cluster_pool(url, params, key)
     return redis.ConnectionPool.from_url(url, **params)
 
 

@@ -66,11 +66,15 @@ class Durability:
         write(pipe)
         pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
         *replies, acked = pipe.execute()
+        self.confirmed(acked, what)
+        return replies[0]
+
+    def confirmed(self, acked: int, what: str) -> None:
+        """Log a write that WAIT saw reach fewer replicas than asked for."""
         if acked < self.replicas:
             UNCONFIRMED.error("durable: %s confirmed by %d of %d replica(s) within %d ms; "
                               "a failover now could lose it", what, acked, self.replicas,
                               self.timeout_ms)
-        return replies[0]
 
 
 def _number(name: str, value: Any) -> int:

@@ -9,13 +9,15 @@ have to wait for a wake-up token first, so it is a round trip of its own
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import hueyd.storage.redis.lease_scripts as lease_lua
 import hueyd.storage.redis.scripts as lua
 from hueyd.storage.base import Message
 from hueyd.storage.redis.client import translate_errors
+from hueyd.storage.redis.push import Pusher, lpush
 from hueyd.storage.redis.server import Part, Server
 from hueyd.storage.redis.wire import Batch
 
@@ -40,16 +42,48 @@ class ListQueue(Part):
     def __init__(self, server: Server) -> None:
         super().__init__(server)
         self._takes: dict[tuple[str, float, int], bytes] = {}  # (holder, wait, n) -> packed
+        self._key = self.keys.queue.encode()
+        self._pusher = Pusher(self.pool)
 
-    @translate_errors
     def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.durability.run(self.conn, lambda c: c.lpush(self.keys.queue, data), "an enqueue")
+        self.push((data,))
 
-    @translate_errors
     def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
         """One LPUSH of every message, in order (the first pushed is the first taken)."""
         if messages:
-            self.conn.lpush(self.keys.queue, *(data for data, _ in messages))
+            self.push([data for data, _ in messages])
+
+    @translate_errors
+    def push(self, data: Sequence[bytes]) -> None:
+        """One LPUSH packed by hand (:mod:`~hueyd.storage.redis.push`) on the kept
+        connection, and the WAIT of a durable storage behind it: one write, one round
+        trip."""
+        packed, waits = self._packed(data)
+        self._pushed(self._pusher.exchange(packed, 2 if waits else 1), waits)
+
+    @translate_errors
+    def send_many(self, messages: Sequence[tuple[bytes, int | None]]) -> Callable[[], None]:
+        """:meth:`push` in two halves (see :meth:`Storage.send_many`)."""
+        packed, waits = self._packed([data for data, _ in messages])
+        return functools.partial(self._confirm, self._pusher.send(packed, 2 if waits else 1),
+                                 waits)
+
+    @translate_errors
+    def _confirm(self, replies: Callable[[], list[Any]], waits: bool) -> None:
+        self._pushed(replies(), waits)
+
+    def _packed(self, data: Sequence[bytes]) -> tuple[bytes, bool]:
+        packed, durability = lpush(self._key, data), self.durability
+        waits = durability.waits(self.conn)
+        return (packed + durability.packed_wait if waits else packed), waits
+
+    def _pushed(self, replies: list[Any], waits: bool) -> None:
+        """Raise the first error reply; log a write fewer replicas confirmed than asked."""
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if waits:
+            self.durability.confirmed(replies[1], "an enqueue")
 
     def packed_take(self, held: str, wait: float, count: int) -> bytes:
         """``count`` moves from the queue into ``held`` (blocking ``wait`` seconds if not
@@ -103,7 +137,8 @@ class PriorityQueue(Part):
         """One script call pushes them all (atomic: all or none)."""
         if messages:
             args = [arg for data, priority in messages for arg in (data, repr(priority or 0))]
-            self._enqueue_many(keys=self.keys.queue_keys(), args=args)
+            self.durability.run(self.conn, lambda c: self._enqueue_many(
+                keys=self.keys.queue_keys(), args=args, client=c), "an enqueue")
 
     def take(self, held: str, wait: float) -> bytes | None:
         """Take the best message with a script; when there is none, wait up to ``wait``

@@ -32,6 +32,7 @@ from hueyd.storage.redis import probe
 from hueyd.storage.redis.client import block_seconds, build_pool, describe, translate_errors
 from hueyd.storage.redis.durable import split_url
 from hueyd.storage.redis.leases import RedisLeases
+from hueyd.storage.redis.push import Enqueues
 from hueyd.storage.redis.queues import InFlight, ListQueue, PriorityQueue
 from hueyd.storage.redis.server import Server
 from hueyd.storage.redis.values import ExpiringValues, HashCounters, HashValues
@@ -85,7 +86,7 @@ __all__ = ["InFlight", "PriorityRedisExpireStorage", "PriorityRedisStorage",
            "RedisExpireStorage", "RedisStorage"]
 
 
-class RedisStorage(LeasedStorage):
+class RedisStorage(Enqueues, LeasedStorage):
     """huey's RedisStorage: a list for the queue, FIFO; a ``priority`` is refused.
 
     ``lease_timeout``: seconds a consumer that stopped renewing keeps its
@@ -148,12 +149,7 @@ class RedisStorage(LeasedStorage):
     def server_warnings(self) -> list[str]:
         return [f"redis at {self.location}: {line}" for line in probe.server_warnings(self.conn)]
 
-    # -- queue: taken into the holder's in-flight list ---------------------------------
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.queue.enqueue(data, priority)
-    def enqueue_many(self, messages: Sequence[tuple[bytes, int | None]]) -> None:
-        self.queue.enqueue_many(messages)  # one command or script: one round trip
-
+    # -- queue: written by push.Enqueues, taken into the holder's in-flight list ----------
     @translate_errors
     def dequeue(self, timeout: float = 0) -> Message | None:
         if self.queue.batched:
