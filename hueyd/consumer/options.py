@@ -16,7 +16,12 @@ import logging
 import optparse
 from typing import Any, NamedTuple
 
-from hueyd.consumer.settings import SCHEDULER_INTERVAL_MAX, SCHEDULER_INTERVAL_MIN, WORKER_TYPES
+from hueyd.consumer.settings import (
+    SCHEDULER_INTERVAL_MAX,
+    SCHEDULER_INTERVAL_MIN,
+    WORKER_TYPE_ALIASES,
+    WORKER_TYPES,
+)
 
 #: formats of huey's consumer log: the worker is a process id or a thread name
 LOG_FORMAT = "[%(asctime)s] %(levelname)s:%(name)s:{worker}:%(message)s"
@@ -117,7 +122,8 @@ class OptionParserHandler:
     def get_worker_options(self) -> tuple:
         seconds = {"type": "float", "metavar": "SECONDS"}
         return (option("workers", type="int", help="number of workers (default 1)"),
-                option(("k", "worker-type"), dest="worker_type", choices=(*WORKER_TYPES, "gevent"),
+                option(("k", "worker-type"), dest="worker_type",
+                       choices=(*WORKER_TYPES, *WORKER_TYPE_ALIASES),
                        help="thread, greenlet or process"),
                 option("delay", dest="initial_delay", help="first polling delay", **seconds),
                 option("max_delay", help="longest polling delay", **seconds),

@@ -21,12 +21,12 @@ from hueyd.consumer.settings import WORKER_TYPES
 
 logger = logging.getLogger("hueyd.consumer")
 
-#: worker type -> "module:Class" (aliases included); loaded on demand
+#: worker type -> "module:Class" (ConsumerSettings has already spelled an alias out);
+#: loaded on demand
 RUNTIMES = {
     "thread": "hueyd.consumer.runtime_thread:ThreadRuntime",
     "process": "hueyd.consumer.runtime_process:ProcessRuntime",
     "greenlet": "hueyd.consumer.runtime_greenlet:GreenletRuntime",
-    "gevent": "hueyd.consumer.runtime_greenlet:GreenletRuntime",
 }
 
 

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the worker types a consumer runs (runtime.py maps each to its module; daemon/config.py)
+from hueyd.constants import WORKER_GREENLET
 from hueyd.constants import WORKER_TYPES as WORKER_TYPES
+
+#: huey's other names for a worker type, spelled the one way at this door
+WORKER_TYPE_ALIASES = {"gevent": WORKER_GREENLET}
 
 #: the scheduler runs every 1 to 60 seconds (huey's range)
 SCHEDULER_INTERVAL_MIN, SCHEDULER_INTERVAL_MAX = 1, 60
@@ -45,6 +49,8 @@ class ConsumerSettings:
     graceful_signal: str = "INT"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "worker_type",
+                           WORKER_TYPE_ALIASES.get(self.worker_type, self.worker_type))
         # the one place the interval is clamped (the daemon's check refuses what is out)
         interval = min(max(self.scheduler_interval, SCHEDULER_INTERVAL_MIN),
                        SCHEDULER_INTERVAL_MAX)

@@ -103,7 +103,7 @@ class Worker(Role):
         #: take the next message as a long task's code returns (take_ahead.py), except
         #: with greenlets: the others fill a greenlet's wait for Redis, and the early
         #: take's extra write costs the one core they share (measured: -w50, -7 %)
-        self.early_take = settings.worker_type not in (WORKER_GREENLET, "gevent")
+        self.early_take = settings.worker_type != WORKER_GREENLET
         self.ran = 0  # tasks run, for max_tasks
         self.recycled = False
         self.wake = wake

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from hueyd.consumer.settings import WORKER_TYPES
+from hueyd.consumer.settings import WORKER_TYPE_ALIASES, WORKER_TYPES
 from hueyd.daemon import limits
 from hueyd.daemon.kinds import (
     BOOL,
@@ -42,8 +42,6 @@ from hueyd.daemon.kinds import (
 from hueyd.daemon.kinds import short as _short
 from hueyd.daemon.redact import redact, redact_url
 
-#: huey accepts "gevent" for greenlet workers
-WORKER_TYPE_ALIASES = {"gevent": "greenlet"}
 GRACEFUL_SIGNALS = ("INT", "TERM")
 DJANGO_APP = "hueyd.contrib.djhuey.HUEY"  # with django_settings: settings.HUEY
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -46,6 +46,11 @@ def test_the_scheduler_interval_is_clamped_once(given, used):
     assert ConsumerSettings(scheduler_interval=given).scheduler_interval == used
 
 
+def test_huey_s_gevent_is_spelled_greenlet_once_for_every_part():
+    assert ConsumerSettings(worker_type="gevent").worker_type == "greenlet"
+    assert ConsumerSettings(worker_type="process").worker_type == "process"
+
+
 def test_the_scheduler_is_the_first_member_and_the_workers_follow():
     consumer = Consumer(hueyd.MemoryHuey("s"), workers=2, scheduler_interval=3)
     consumer.start()

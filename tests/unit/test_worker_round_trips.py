@@ -189,4 +189,9 @@ def test_after_a_long_task_the_next_take_overlaps_storing_its_outcome(redis_url,
     while_storing.clear()
     drain(huey, 3, worker_type="greenlet")
     assert [r.get() for r in results] == [5, 6, 7] and while_storing == [2, 1, 0]
+    # huey's name for them, as an embedded consumer may be given it
+    results = [long(n) for n in range(8, 11)]
+    while_storing.clear()
+    drain(huey, 3, worker_type="gevent")
+    assert [r.get() for r in results] == [8, 9, 10] and while_storing == [2, 1, 0]
     huey.storage.stop_consuming()
