@@ -74,8 +74,7 @@ class _Batch:
             return
         confirm()
         if self.keeps_results:
-            self.results += [Result(self.huey, task) if task.on_complete is None
-                             else results_of(self.huey, task) for task in self.sent]
+            self.results += [results_of(self.huey, task) for task in self.sent]
         self.enqueued += len(self.sent)
         self.sent = []
 
@@ -94,6 +93,8 @@ class _Batch:
 
 def results_of(huey: Any, task: Task) -> Any:
     """What ``huey.enqueue(task)`` returns: a Result, a ResultGroup for a pipeline."""
+    if task.on_complete is None:  # most tasks: no list built
+        return Result(huey, task)
     stages = [Result(huey, task)]
     while stages[-1].task.on_complete is not None:
         stages.append(Result(huey, stages[-1].task.on_complete))
